@@ -1,0 +1,39 @@
+"""Exceptions raised by inseq. Each names the bad value and what would be valid."""
+
+from __future__ import annotations
+
+
+class InseqError(Exception):
+    """Base class of inseq's own errors."""
+
+
+class UnknownAttributionMethodError(InseqError, ValueError):
+    """An attribution method identifier that is not registered."""
+
+    def __init__(self, method: str, available: list[str] | None = None) -> None:
+        msg = f"Unknown attribution method {method!r}."
+        if available:
+            msg += f" Available methods: {', '.join(sorted(available))}."
+        super().__init__(msg)
+
+
+class MissingAttributionMethodError(InseqError, ValueError):
+    """No attribution method was given and the model has no default one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No attribution method was specified. Pass `method=` to `attribute()` or an attribution method to "
+            "`inseq.load_model(model, attribution_method)`. See `inseq.list_feature_attribution_methods()`."
+        )
+
+
+class LengthMismatchError(InseqError, ValueError):
+    """Two sequences that must have the same length do not."""
+
+
+class MissingAlignmentsError(InseqError, ValueError):
+    """Contrastive alignments were needed but could not be computed."""
+
+
+class InseqDeprecationWarning(UserWarning):
+    """A deprecated inseq feature was used."""

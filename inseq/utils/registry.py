@@ -1,0 +1,66 @@
+"""Explicit, typed registries mapping string identifiers to objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named mapping from identifiers to registered objects.
+
+    Example:
+        >>> reg = Registry[int]("number")
+        >>> reg.register("one", 1)
+        >>> reg.get("one")
+        1
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, identifier: str, obj: T, overwrite: bool = False) -> None:
+        """Register ``obj`` under ``identifier``; refuses to replace an entry unless ``overwrite`` is True."""
+        if not isinstance(identifier, str) or not identifier:
+            raise ValueError(f"A {self.kind} identifier must be a non-empty string, got {identifier!r}.")
+        if identifier in self._items and not overwrite:
+            raise ValueError(f"{self.kind.capitalize()} {identifier!r} is already registered. Use overwrite=True.")
+        self._items[identifier] = obj
+
+    def decorator(self, identifier: str) -> Callable[[T], T]:
+        """Decorator form of :meth:`register`."""
+
+        def wrap(obj: T) -> T:
+            self.register(identifier, obj)
+            return obj
+
+        return wrap
+
+    def get(self, identifier: str) -> T:
+        """Return the object registered under ``identifier``, or raise a ``ValueError`` listing valid ids."""
+        try:
+            return self._items[identifier]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"Unknown {self.kind} {identifier!r}. Available: {', '.join(self._items)}."
+            ) from None
+
+    def __contains__(self, identifier: object) -> bool:
+        return identifier in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self) -> list[str]:
+        """Identifiers in registration order."""
+        return list(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        """``(identifier, object)`` pairs in registration order."""
+        return list(self._items.items())
