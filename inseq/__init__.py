@@ -1,6 +1,26 @@
-"""inseq: interpretability for sequence generation models."""
+"""inseq: interpretability for sequence generation models.
+
+Example:
+    >>> import inseq
+    >>> model = inseq.load_model("gpt2", "integrated_gradients")  # doctest: +SKIP
+    >>> out = model.attribute("Hello, my name is", generation_args={"max_new_tokens": 5})  # doctest: +SKIP
+    >>> out.show()  # doctest: +SKIP
+"""
 
 from __future__ import annotations
+
+from .attr import list_feature_attribution_methods, list_step_functions, register_step_function
+from .data import (
+    FeatureAttributionOutput,
+    list_aggregation_functions,
+    list_aggregators,
+    merge_attributions,
+    show_attributions,
+    show_granular_attributions,
+    show_token_attributions,
+)
+from .explain import explain
+from .models import AttributionModel, list_supported_frameworks, load_model, register_model_config
 
 
 def get_version() -> str:
@@ -19,4 +39,30 @@ def get_version() -> str:
         return "unknown"
 
 
-__all__ = ["get_version"]
+def __getattr__(name: str):
+    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing.
+    if name in ("examples", "testing", "commands"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'inseq' has no attribute {name!r}")
+
+
+__all__ = [
+    "AttributionModel",
+    "FeatureAttributionOutput",
+    "explain",
+    "get_version",
+    "list_aggregation_functions",
+    "list_aggregators",
+    "list_feature_attribution_methods",
+    "list_step_functions",
+    "list_supported_frameworks",
+    "load_model",
+    "merge_attributions",
+    "register_model_config",
+    "register_step_function",
+    "show_attributions",
+    "show_granular_attributions",
+    "show_token_attributions",
+]

@@ -1,0 +1,20 @@
+"""The attribution engine, attribution methods and step functions."""
+
+from .feat import FeatureAttribution, list_feature_attribution_methods
+from .step_functions import (
+    STEP_SCORES_MAP,
+    StepFunctionArgs,
+    get_step_function,
+    list_step_functions,
+    register_step_function,
+)
+
+__all__ = [
+    "STEP_SCORES_MAP",
+    "FeatureAttribution",
+    "StepFunctionArgs",
+    "get_step_function",
+    "list_feature_attribution_methods",
+    "list_step_functions",
+    "register_step_function",
+]

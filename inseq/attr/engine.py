@@ -1,0 +1,307 @@
+"""The attribution engine: teacher-forced passes that attribute every target position of a batch at once.
+
+inseq 0.7 re-ran the model on the growing prefix for every generated token. Here, with a causal decoder, one forward
+over a sequence gives the output at every position, and the output at position ``p - 1`` depends only on tokens
+``< p``: exactly what attributing target position ``p`` from its prefix needs. Methods therefore work on a *grid* of
+target positions shared by the batch, in chunks: a chunk of positions ``[p0, p1)`` needs one forward over the first
+``p1 - 1`` tokens, and gradient methods get the gradients of all its positions from one batched backward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .step_functions import StepFunction, StepFunctionArgs, get_step_function
+
+if TYPE_CHECKING:
+    from ..models.attribution_model import AttributionModel
+    from ..models.batch import AttributionBatch
+
+
+@dataclass
+class ContrastData:
+    """Precomputed contrastive side: logits and target ids on the engine's position grid.
+
+    Attributes:
+        logits: ``(batch, n_positions, vocab)`` logits under the contrastive inputs, or None to reuse the
+            original forward (contrastive target only, the default for attributed functions).
+        target_ids: ``(batch, n_positions)`` ids of the contrastive targets.
+        force_inputs: Whether the attributed function must read the contrastive forward.
+        has_targets: Whether contrastive targets (not only sources) were given.
+        alignments: For each example, the map from original to contrast target positions.
+    """
+
+    logits: torch.Tensor | None
+    target_ids: torch.Tensor
+    force_inputs: bool = False
+    has_targets: bool = False
+    alignments: list[dict[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class AttributionContext:
+    """What a method sees of one batch: the model, the batch, the position grid and a scorer.
+
+    Attributes:
+        model: The attribution model.
+        batch: The batch being attributed.
+        positions: ``(n_positions,)`` target positions of the grid.
+        active: ``(batch, n_positions)`` whether each example attributes each grid position.
+        attribute_target: Whether target-side (prefix) attributions are wanted.
+        scorer: Computes the attributed function for chunks of positions.
+        max_chunk_size: Upper bound on the number of positions handled by one backward pass.
+    """
+
+    model: AttributionModel
+    batch: AttributionBatch
+    positions: torch.Tensor
+    active: torch.Tensor
+    attribute_target: bool
+    scorer: TargetScorer
+    max_chunk_size: int | None = None
+    progress: Callable[[int], None] | None = field(default=None, repr=False)
+
+    @property
+    def grid_start(self) -> int:
+        return int(self.positions[0])
+
+    @property
+    def n_positions(self) -> int:
+        return len(self.positions)
+
+    @property
+    def wants_target(self) -> bool:
+        """Target-side attributions: always for decoder-only models, on request for encoder-decoder ones."""
+        return self.attribute_target or not self.batch.is_encoder_decoder
+
+    def chunks(self, rows: int = 1, max_size: int | None = None) -> Iterator[tuple[int, int]]:
+        """Split the grid into chunks ``(p0, p1)`` of target positions.
+
+        A chunk of ``k`` positions ending at ``p1`` costs one forward over ``p1 - 1`` tokens plus ``k`` backward
+        passes over the same tokens: ``k ≈ sqrt(2 p1)`` balances the shared forward against the extra tokens the
+        backward passes cover, and ``max_size`` bounds memory.
+        """
+        limit = max_size or self.max_chunk_size or 64
+        p, end = self.grid_start, int(self.positions[-1]) + 1
+        while p < end:
+            k = max(1, min(limit, round(math.sqrt(2 * (p + 8))), end - p))
+            yield p, p + k
+            if self.progress is not None:
+                self.progress(k)
+            p += k
+
+    def input_embeds(self) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Detached ``(source, target)`` input embeddings (source None for decoder-only)."""
+        with torch.no_grad():
+            src = self.model.embed_ids(self.batch.source_ids) if self.batch.is_encoder_decoder else None
+            tgt = self.model.embed_ids(self.batch.target_ids, as_targets=True)
+        return src, tgt
+
+    def baseline_embeds(self) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Detached ``(source, target)`` baseline embeddings (embeddings of the baseline ids)."""
+        with torch.no_grad():
+            src = self.model.embed_ids(self.batch.source_baseline_ids) if self.batch.is_encoder_decoder else None
+            tgt = self.model.embed_ids(self.batch.target_baseline_ids, as_targets=True)
+        return src, tgt
+
+    def grid_columns(self, p0: int, p1: int) -> slice:
+        """Columns of the grid covering positions ``[p0, p1)``."""
+        return slice(p0 - self.grid_start, p1 - self.grid_start)
+
+
+class TargetScorer:
+    """Evaluates the attributed function at chunks of target positions, from (possibly modified) inputs.
+
+    Inputs may carry ``repeat`` copies of the batch stacked along the first dimension (e.g. the interpolation steps
+    of integrated gradients): row ``r`` belongs to example ``r % batch_size``.
+    """
+
+    def __init__(
+        self,
+        model: AttributionModel,
+        batch: AttributionBatch,
+        fn: StepFunction,
+        fn_kwargs: dict[str, Any],
+        contrast: ContrastData | None,
+        grid_start: int,
+    ) -> None:
+        self.model = model
+        self.batch = batch
+        self.fn = fn
+        self.fn_kwargs = fn_kwargs
+        self.contrast = contrast
+        self.grid_start = grid_start
+
+    def encode(self, source_embeds: torch.Tensor | None = None, repeat: int = 1, source_ids=None) -> Any:
+        """Run the encoder once (encoder-decoder models); its output is reused by every chunk."""
+        mask = self.batch.source_mask.repeat(repeat, 1)
+        return self.model.encode_source(embeds=source_embeds, ids=source_ids, mask=mask)
+
+    def logits(
+        self,
+        p0: int,
+        p1: int,
+        target_embeds: torch.Tensor | None = None,
+        target_ids: torch.Tensor | None = None,
+        encoder_outputs: Any = None,
+        repeat: int = 1,
+        extra_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(rows, p1 - p0, vocab)`` logits predicting target positions ``[p0, p1)``."""
+        length = p1 - 1
+        mask = self.batch.target_mask.repeat(repeat, 1)[:, :length]
+        if extra_mask is not None:
+            mask = mask * extra_mask[:, :length]
+        embeds = target_embeds[:, :length] if target_embeds is not None else None
+        ids = target_ids[:, :length] if target_ids is not None else None
+        src_mask = self.batch.source_mask.repeat(repeat, 1) if self.batch.is_encoder_decoder else None
+        return self.model.forward_logits(
+            target_embeds=embeds,
+            target_ids=ids,
+            target_mask=mask,
+            encoder_outputs=encoder_outputs,
+            source_mask=src_mask,
+            logits_from=p0 - 1,
+        )
+
+    def score(self, p0: int, p1: int, repeat: int = 1, **inputs: Any) -> torch.Tensor:
+        """``(rows, p1 - p0)`` values of the attributed function at target positions ``[p0, p1)``."""
+        logits = self.logits(p0, p1, repeat=repeat, **inputs)
+        recompute = lambda: self.logits(p0, p1, repeat=repeat, **inputs).flatten(0, 1)  # noqa: E731
+        return self.apply(logits, p0, p1, repeat, recompute)
+
+    def apply(
+        self,
+        logits: torch.Tensor,
+        p0: int,
+        p1: int,
+        repeat: int = 1,
+        recompute: Callable[[], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Apply the function to ``(rows, k, vocab)`` logits predicting positions ``[p0, p1)``."""
+        rows, k = logits.shape[:2]
+        args = build_step_args(self.model, self.batch, logits, p0, p1, repeat, self.contrast, self.grid_start, True)
+        args.recompute_logits = recompute
+        return self.fn(args, **self.fn_kwargs).reshape(rows, k)
+
+
+def build_step_args(
+    model: AttributionModel,
+    batch: AttributionBatch,
+    logits: torch.Tensor,
+    p0: int,
+    p1: int,
+    repeat: int,
+    contrast: ContrastData | None,
+    grid_start: int,
+    is_attributed_fn: bool = False,
+) -> StepFunctionArgs:
+    """Flatten ``(rows, k, vocab)`` logits into step-function rows (row-major: example, then position)."""
+    rows, k = logits.shape[:2]
+    length = p1 - 1
+    device = logits.device
+    target_ids = batch.target_ids[:, p0:p1].repeat(repeat, 1).reshape(-1)
+    ids = batch.target_ids[:, :length].repeat(repeat, 1)
+    prefix = torch.arange(length, device=device).unsqueeze(0) < torch.arange(p0, p1, device=device).unsqueeze(1)
+    mask = batch.target_mask[:, :length].repeat(repeat, 1).unsqueeze(1) * prefix.unsqueeze(0)
+    args = StepFunctionArgs(
+        attribution_model=model,
+        forward_output=SimpleNamespace(logits=logits.reshape(rows * k, 1, -1)),
+        target_ids=target_ids,
+        decoder_input_ids=ids.unsqueeze(1).expand(rows, k, length).reshape(rows * k, length),
+        decoder_attention_mask=mask.reshape(rows * k, length),
+        is_attributed_fn=is_attributed_fn,
+    )
+    if batch.is_encoder_decoder:
+        src = batch.source_ids.repeat(repeat, 1)
+        args.encoder_input_ids = src.unsqueeze(1).expand(rows, k, src.shape[-1]).reshape(rows * k, -1)
+        src_mask = batch.source_mask.repeat(repeat, 1)
+        args.encoder_attention_mask = src_mask.unsqueeze(1).expand(rows, k, src.shape[-1]).reshape(rows * k, -1)
+    if contrast is not None:
+        cols = slice(p0 - grid_start, p1 - grid_start)
+        args.contrast_target_ids = contrast.target_ids[:, cols].repeat(repeat, 1).reshape(-1).to(device)
+        if contrast.logits is not None and (contrast.force_inputs or not args.is_attributed_fn):
+            args.contrast_logits = contrast.logits[:, cols].repeat(repeat, 1, 1).reshape(rows * k, -1).to(device)
+    return args
+
+
+def compute_step_scores(
+    ctx: AttributionContext,
+    step_scores: list[str],
+    step_scores_args: dict[str, dict[str, Any]],
+    contrast: ContrastData | None,
+) -> dict[str, torch.Tensor]:
+    """Compute every requested step score on the grid with clean (no-grad) teacher-forced forwards."""
+    if not step_scores:
+        return {}
+    out = {name: torch.full(tuple(ctx.active.shape), float("nan")) for name in step_scores}
+    batch = ctx.batch
+    with torch.no_grad():
+        enc = ctx.scorer.encode(source_ids=batch.source_ids) if batch.is_encoder_decoder else None
+        for p0, p1 in _plain_chunks(ctx):
+            logits = ctx.scorer.logits(p0, p1, target_ids=batch.target_ids, encoder_outputs=enc)
+
+            def recompute(p0=p0, p1=p1):
+                return ctx.scorer.logits(p0, p1, target_ids=batch.target_ids, encoder_outputs=enc).flatten(0, 1)
+
+            for name in step_scores:
+                args = build_step_args(ctx.model, batch, logits, p0, p1, 1, contrast, ctx.grid_start)
+                args.recompute_logits = recompute
+                values = get_step_function(name)(args, **step_scores_args.get(name, {}))
+                out[name][:, ctx.grid_columns(p0, p1)] = values.reshape(batch.size, p1 - p0).float().cpu()
+    return out
+
+
+def _plain_chunks(ctx: AttributionContext, max_rows: int = 256) -> Iterator[tuple[int, int]]:
+    """Chunks for no-grad passes: as long as memory for ``rows x vocab`` logits allows."""
+    step = max(1, max_rows // max(1, ctx.batch.size))
+    p, end = ctx.grid_start, int(ctx.positions[-1]) + 1
+    while p < end:
+        yield p, min(end, p + step)
+        p += step
+
+
+def attributed_fn_values(ctx: AttributionContext, target_embeds=None, source_embeds=None) -> torch.Tensor:
+    """``(batch, n_positions)`` values of the attributed function on given (or the original) inputs."""
+    batch = ctx.batch
+    out = torch.full(tuple(ctx.active.shape), float("nan"))
+    with torch.no_grad():
+        enc = None
+        if batch.is_encoder_decoder:
+            enc = ctx.scorer.encode(source_embeds) if source_embeds is not None else ctx.scorer.encode(
+                source_ids=batch.source_ids
+            )
+        inputs = {"target_embeds": target_embeds} if target_embeds is not None else {"target_ids": batch.target_ids}
+        for p0, p1 in _plain_chunks(ctx):
+            values = ctx.scorer.score(p0, p1, encoder_outputs=enc, **inputs)
+            out[:, ctx.grid_columns(p0, p1)] = values.float().cpu()
+    return out
+
+
+def make_context(
+    model: AttributionModel,
+    batch: AttributionBatch,
+    attributed_fn: StepFunction,
+    attributed_fn_args: dict[str, Any],
+    attribute_target: bool,
+    contrast: ContrastData | None = None,
+    max_chunk_size: int | None = None,
+) -> AttributionContext:
+    """Build the :class:`AttributionContext` of a batch."""
+    positions = torch.arange(batch.grid_start, batch.grid_end)
+    scorer = TargetScorer(model, batch, attributed_fn, attributed_fn_args, contrast, batch.grid_start)
+    return AttributionContext(
+        model=model,
+        batch=batch,
+        positions=positions,
+        active=batch.active(positions),
+        attribute_target=attribute_target,
+        scorer=scorer,
+        max_chunk_size=max_chunk_size,
+    )

@@ -1,0 +1,27 @@
+"""Feature attribution methods, one module per family."""
+
+from .feature_attribution import (
+    METHODS,
+    DummyAttribution,
+    FeatureAttribution,
+    MethodResult,
+    list_feature_attribution_methods,
+)
+from .gradient_attribution import (
+    GradientAttribution,
+    InputXGradientAttribution,
+    IntegratedGradientsAttribution,
+    SaliencyAttribution,
+)
+
+__all__ = [
+    "METHODS",
+    "DummyAttribution",
+    "FeatureAttribution",
+    "GradientAttribution",
+    "InputXGradientAttribution",
+    "IntegratedGradientsAttribution",
+    "MethodResult",
+    "SaliencyAttribution",
+    "list_feature_attribution_methods",
+]

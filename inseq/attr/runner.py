@@ -1,0 +1,218 @@
+"""From an ``attribute()`` call to a :class:`FeatureAttributionOutput`: validation, argument routing, batching."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .contrast import build_contrast, contrast_token_labels
+from .engine import compute_step_scores, make_context
+from .feat.feature_attribution import FeatureAttribution
+from .outputs import build_output
+from .progress import attribution_progress
+from .step_functions import (
+    CONTRAST_KWARGS,
+    RESERVED_STEP_ARGS,
+    StepFunction,
+    get_step_function,
+    is_contrastive_step_function,
+)
+
+if TYPE_CHECKING:
+    from ..data.attribution import FeatureAttributionOutput
+    from ..models.attribution_model import AttributionModel
+
+
+def _as_text_list(name: str, texts: str | Sequence[str] | None) -> list[str] | None:
+    if texts is None:
+        return None
+    if isinstance(texts, str):
+        return [texts]
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"{name} must be a string or a list of strings; item {bad[0]} is {type(texts[bad[0]])}.")
+    return texts
+
+
+def _keyword_params(fn: Callable) -> set[str]:
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - RESERVED_STEP_ARGS
+
+
+@dataclass
+class AttributionRequest:
+    """A validated ``attribute()`` call with its keyword arguments routed to their consumers."""
+
+    input_texts: list[str]
+    generated_texts: list[str] | None
+    method: FeatureAttribution
+    attr_pos_start: int | None
+    attr_pos_end: int | None
+    attribute_target: bool
+    step_scores: list[str]
+    include_eos_baseline: bool
+    attributed_fn_id: str | Callable
+    attributed_fn: StepFunction
+    batch_size: int | None
+    generate_from_target_prefix: bool
+    skip_special_tokens: bool
+    generation_args: dict[str, Any]
+    attribution_args: dict[str, Any] = field(default_factory=dict)
+    attributed_fn_args: dict[str, Any] = field(default_factory=dict)
+    step_scores_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contrast_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, model: AttributionModel, **params: Any) -> AttributionRequest:
+        """Validate the parameters of ``attribute()`` and route its ``**kwargs``."""
+        kwargs = dict(params.pop("kwargs"))
+        inputs = _as_text_list("input_texts", params.pop("input_texts"))
+        if not inputs:
+            raise ValueError("input_texts is empty: pass at least one text to attribute.")
+        generated = _as_text_list("generated_texts", params.pop("generated_texts"))
+        if generated is not None and len(generated) != len(inputs):
+            from ..utils.errors import LengthMismatchError
+
+            raise LengthMismatchError(
+                f"input_texts has {len(inputs)} texts but generated_texts has {len(generated)}: they must match."
+            )
+        method: FeatureAttribution = params["method"]
+        for name in params["step_scores"]:
+            get_step_function(name)
+        batch_size = params["batch_size"]
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
+        if params["attribute_target"] and not model.is_encoder_decoder:
+            warnings.warn(
+                "attribute_target is only meaningful for encoder-decoder models: decoder-only models always "
+                "attribute the whole prefix.",
+                stacklevel=4,
+            )
+            params["attribute_target"] = False
+        if params["attribute_target"] and not method.supports_attribute_target:
+            raise ValueError(f"The method {method.method_name!r} cannot attribute the target (attribute_target=True).")
+        fn_id = params.pop("attributed_fn")
+        request = cls(
+            input_texts=inputs,
+            generated_texts=generated,
+            attributed_fn_id=fn_id,
+            attributed_fn=get_step_function(fn_id),
+            **params,
+        )
+        request._route(kwargs)
+        return request
+
+    def _route(self, kwargs: dict[str, Any]) -> None:
+        self.attribution_args = dict(kwargs.pop("attribution_args", None) or {})
+        self.attributed_fn_args = dict(kwargs.pop("attributed_fn_args", None) or {})
+        self.step_scores_args = {name: {} for name in self.step_scores}
+        for key, value in dict(kwargs.pop("step_scores_args", None) or {}).items():
+            for name in self.step_scores:
+                self.step_scores_args[name][key] = value
+        method_params = self.method.attribute_params()
+        fn_params = _keyword_params(self.attributed_fn) if self.method.uses_attributed_fn else set()
+        step_params = {name: _keyword_params(get_step_function(name)) for name in self.step_scores}
+        fns = ([self.attributed_fn] if self.method.uses_attributed_fn else []) + self.step_scores
+        contrastive = any(is_contrastive_step_function(f) for f in fns)
+        unused = {}
+        for key, value in kwargs.items():
+            used = False
+            if key in method_params:
+                self.attribution_args[key], used = value, True
+            if key in fn_params:
+                self.attributed_fn_args[key], used = value, True
+            for name, names in step_params.items():
+                if key in names:
+                    self.step_scores_args[name][key], used = value, True
+            if key in CONTRAST_KWARGS and contrastive:
+                self.contrast_args[key], used = value, True
+            if not used:
+                unused[key] = value
+        unknown = set(self.attribution_args) - method_params
+        if unknown:
+            raise ValueError(
+                f"attribution_args {sorted(unknown)} are not accepted by {self.method.method_name!r}; valid: "
+                f"{sorted(method_params)}."
+            )
+        if unused:
+            warnings.warn(f"Unused arguments during attribution: {sorted(unused)}.", stacklevel=5)
+
+    def info(self, model: AttributionModel, generated: list[str]) -> dict[str, Any]:
+        """The ``info`` dictionary stored in the output."""
+        fn = self.attributed_fn
+        return {
+            **model.info,
+            "input_texts": self.input_texts,
+            "generated_texts": generated,
+            "generation_args": self.generation_args,
+            "constrained_decoding": self.generated_texts is not None,
+            "generate_from_target_prefix": self.generate_from_target_prefix,
+            "include_eos_baseline": self.include_eos_baseline,
+            "attributed_fn": getattr(fn, "__name__", str(self.attributed_fn_id)),
+            "attribution_args": _jsonable(self.attribution_args),
+            "attributed_fn_args": _jsonable(self.attributed_fn_args),
+            "step_scores_args": _jsonable(self.step_scores_args),
+            "attribution_method": self.method.method_name,
+            "attr_pos_start": self.attr_pos_start,
+            "attr_pos_end": self.attr_pos_end,
+            "attribute_target": self.attribute_target,
+            "step_scores": self.step_scores,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+def run_attribution(
+    model: AttributionModel, request: AttributionRequest, show_progress: bool, output_step_attributions: bool
+) -> FeatureAttributionOutput:
+    """Generate (if needed), batch, attribute and wrap the results."""
+    from ..data.attribution import FeatureAttributionOutput, merge_attributions
+
+    examples = model.prepare_examples(
+        request.input_texts,
+        request.generated_texts,
+        request.generation_args,
+        request.skip_special_tokens,
+        request.generate_from_target_prefix,
+    )
+    size = request.batch_size or len(examples)
+    groups = [list(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]
+    outputs = []
+    with attribution_progress(show_progress, request.method.method_name) as progress:
+        for group in groups:
+            batch = model.build_batch(
+                [examples[i] for i in group], request.attr_pos_start, request.attr_pos_end, request.include_eos_baseline
+            )
+            contrast = build_contrast(model, batch, request, [examples[i] for i in group], group)
+            ctx = make_context(
+                model,
+                batch,
+                request.attributed_fn,
+                request.attributed_fn_args,
+                request.attribute_target,
+                contrast,
+                request.attribution_args.get("max_chunk_size"),
+            )
+            ctx.progress = progress.track(batch)
+            result = request.method.compute(ctx, **request.attribution_args)
+            scores = compute_step_scores(ctx, request.step_scores, request.step_scores_args, contrast)
+            labels = contrast_token_labels(model, batch, contrast, request.contrast_args)
+            outputs.append(build_output(request.method, ctx, result, scores, output_step_attributions, labels))
+    out = outputs[0] if len(outputs) == 1 else merge_attributions(outputs)
+    assert isinstance(out, FeatureAttributionOutput)
+    out.info.update(request.info(model, [ex.generated_text for ex in examples]))
+    out.info["output_step_attributions"] = output_step_attributions
+    return out

@@ -1,0 +1,327 @@
+"""Step functions: scores computed for every generated token, usable as step scores or as attribution targets.
+
+A step function takes a :class:`StepFunctionArgs` and keyword arguments of its own, and returns a tensor with one
+value per row. The engine calls it once for many (sequence, position) rows at a time: row ``i`` holds the logits that
+predict ``target_ids[i]``. The prefix of a row is ``decoder_input_ids[i][decoder_attention_mask[i].bool()]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from ..utils.registry import Registry
+
+if TYPE_CHECKING:
+    from ..models.attribution_model import AttributionModel
+
+
+@dataclass
+class StepFunctionArgs:
+    """Everything a step function may read for a set of rows.
+
+    Attributes:
+        attribution_model: The model being attributed.
+        forward_output: A model output whose ``logits`` have shape ``(rows, 1, vocab)``: the logits predicting
+            ``target_ids`` (read them with ``attribution_model.output2logits(forward_output)``).
+        target_ids: ``(rows,)`` ids of the predicted tokens.
+        decoder_input_ids: ``(rows, len)`` ids of the target-side inputs; positions the row does not see are masked.
+        decoder_attention_mask: ``(rows, len)`` mask marking the prefix of each row.
+        decoder_input_embeds: Target-side input embeddings, or ``None`` when the engine does not expose them.
+        encoder_input_ids: Encoder-decoder only: ``(rows, src_len)`` source ids.
+        encoder_attention_mask: Encoder-decoder only: source mask.
+        encoder_input_embeds: Encoder-decoder only, or ``None``.
+        is_attributed_fn: True when the function is the attribution target (gradients flow through it).
+        contrast_logits: ``(rows, vocab)`` logits under the contrastive inputs, or ``None`` to reuse the original ones.
+        contrast_target_ids: ``(rows,)`` ids of the contrastive targets, or ``None`` when not contrastive.
+        recompute_logits: Callable re-running the model on the rows' inputs and returning ``(rows, vocab)`` logits
+            (used by ``mc_dropout_prob_avg``).
+    """
+
+    attribution_model: AttributionModel
+    forward_output: Any
+    target_ids: torch.Tensor
+    decoder_input_ids: torch.Tensor | None = None
+    decoder_attention_mask: torch.Tensor | None = None
+    decoder_input_embeds: torch.Tensor | None = None
+    encoder_input_ids: torch.Tensor | None = None
+    encoder_attention_mask: torch.Tensor | None = None
+    encoder_input_embeds: torch.Tensor | None = None
+    is_attributed_fn: bool = False
+    contrast_logits: torch.Tensor | None = None
+    contrast_target_ids: torch.Tensor | None = None
+    recompute_logits: Callable[[], torch.Tensor] | None = None
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """``(rows, vocab)`` logits predicting ``target_ids``."""
+        return self.forward_output.logits[:, -1, :]
+
+
+#: Names of :class:`StepFunctionArgs` fields: never treated as user keyword arguments.
+RESERVED_STEP_ARGS = frozenset(StepFunctionArgs.__dataclass_fields__)
+
+#: Keyword arguments that configure contrastive inputs; the engine consumes them to build the contrast batch.
+CONTRAST_KWARGS = (
+    "contrast_sources",
+    "contrast_targets",
+    "contrast_targets_alignments",
+    "contrast_force_inputs",
+    "skip_special_tokens",
+)
+
+
+class StepFunction(Protocol):
+    """Signature of a step function."""
+
+    def __call__(self, args: StepFunctionArgs, **kwargs: Any) -> torch.Tensor: ...
+
+
+STEP_SCORES_MAP: Registry[StepFunction] = Registry("step function")
+
+
+def _gather(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    return values.gather(-1, ids.long().view(-1, 1)).squeeze(-1)
+
+
+def _contrast_logits(args: StepFunctionArgs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and target ids of the contrastive side of a row."""
+    logits = args.contrast_logits if args.contrast_logits is not None else args.logits
+    ids = args.contrast_target_ids if args.contrast_target_ids is not None else args.target_ids
+    return logits, ids
+
+
+def logit_fn(args: StepFunctionArgs) -> torch.Tensor:
+    """Logit of the target token."""
+    return _gather(args.logits, args.target_ids)
+
+
+def probability_fn(args: StepFunctionArgs, logprob: bool = False) -> torch.Tensor:
+    """Probability of the target token (log-probability with ``logprob=True``). Default attribution target."""
+    logprobs = args.logits.log_softmax(-1)
+    scores = _gather(logprobs, args.target_ids)
+    return scores if logprob else scores.exp()
+
+
+def entropy_fn(args: StepFunctionArgs) -> torch.Tensor:
+    """Entropy (nats) of the next-token distribution."""
+    logprobs = args.logits.float().log_softmax(-1)
+    probs = logprobs.exp()
+    return -(probs * logprobs.nan_to_num(neginf=0.0)).sum(-1)
+
+
+def crossentropy_fn(args: StepFunctionArgs) -> torch.Tensor:
+    """Cross-entropy (nats) of the target token, i.e. its negative log-probability."""
+    return F.cross_entropy(args.logits, args.target_ids.long(), reduction="none")
+
+
+def perplexity_fn(args: StepFunctionArgs) -> torch.Tensor:
+    """Perplexity of the target token: ``exp(crossentropy)``.
+
+    inseq 0.7 returned ``2 ** crossentropy`` with a natural-log cross-entropy, which is not a perplexity; this
+    library returns ``exp``, so the values differ from inseq 0.7's.
+    """
+    return crossentropy_fn(args).exp()
+
+
+def contrast_logits_fn(args: StepFunctionArgs, **contrast_kwargs: Any) -> torch.Tensor:
+    """Logit of the contrastive target (or of the same target under contrastive inputs)."""
+    logits, ids = _contrast_logits(args)
+    return _gather(logits, ids)
+
+
+def contrast_prob_fn(args: StepFunctionArgs, logprob: bool = False, **contrast_kwargs: Any) -> torch.Tensor:
+    """Probability of the contrastive target (or of the same target under contrastive inputs)."""
+    logits, ids = _contrast_logits(args)
+    scores = _gather(logits.log_softmax(-1), ids)
+    return scores if logprob else scores.exp()
+
+
+def contrast_logits_diff_fn(args: StepFunctionArgs, **contrast_kwargs: Any) -> torch.Tensor:
+    """``logit(original) - logit(contrastive)`` (Yin and Neubig, 2022)."""
+    return logit_fn(args) - contrast_logits_fn(args)
+
+
+def contrast_prob_diff_fn(args: StepFunctionArgs, logprob: bool = False, **contrast_kwargs: Any) -> torch.Tensor:
+    """``p(original) - p(contrastive)`` (Yin and Neubig, 2022)."""
+    return probability_fn(args, logprob=logprob) - contrast_prob_fn(args, logprob=logprob)
+
+
+def pcxmi_fn(args: StepFunctionArgs, **contrast_kwargs: Any) -> torch.Tensor:
+    """Pointwise contextual cross-mutual information ``-log2(p_original / p_contrast)`` (Yin et al., 2021)."""
+    orig = probability_fn(args, logprob=True)
+    contrast = contrast_prob_fn(args, logprob=True)
+    return -(orig - contrast) / math.log(2)
+
+
+def _top_filter(logits: torch.Tensor, top_k: int, top_p: float, min_tokens_to_keep: int) -> torch.Tensor:
+    """Mask (``True`` = drop) of the tokens outside the top-k / top-p nucleus of ``logits``."""
+    drop = torch.zeros_like(logits, dtype=torch.bool)
+    if top_k > 0:
+        k = min(max(top_k, min_tokens_to_keep), logits.size(-1))
+        kth = logits.topk(k, dim=-1).values[..., -1:]
+        drop |= logits < kth
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        sorted_drop = cum - sorted_logits.softmax(-1) >= top_p
+        sorted_drop[..., :min_tokens_to_keep] = False
+        drop |= sorted_drop.scatter(-1, order, sorted_drop)
+    return drop
+
+
+def kl_divergence_fn(
+    args: StepFunctionArgs, top_k: int = 0, top_p: float = 1.0, min_tokens_to_keep: int = 1, **contrast_kwargs: Any
+) -> torch.Tensor:
+    """KL divergence KL(original || contrastive) between next-token distributions.
+
+    With ``top_k``/``top_p``, both distributions are restricted to the nucleus computed on the sum of the two
+    logit vectors, then renormalised.
+    """
+    if args.is_attributed_fn and args.contrast_logits is None:
+        raise RuntimeError(
+            "kl_divergence as attribution target compares two different forward passes: pass "
+            "contrast_force_inputs=True with contrast_sources or contrast_targets."
+        )
+    orig, _ = args.logits, args.target_ids
+    contrast, _ = _contrast_logits(args)
+    if top_k > 0 or top_p < 1.0:
+        drop = _top_filter(orig + contrast, top_k, top_p, min_tokens_to_keep)
+        orig = orig.masked_fill(drop, float("-inf"))
+        contrast = contrast.masked_fill(drop, float("-inf"))
+    p_log = orig.log_softmax(-1)
+    q_log = contrast.log_softmax(-1)
+    kl = p_log.exp() * (p_log - q_log)
+    return kl.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).sum(-1)
+
+
+def in_context_pvi_fn(args: StepFunctionArgs, **contrast_kwargs: Any) -> torch.Tensor:
+    """In-context pointwise V-information ``-log p_original + log p_contrast`` in nats (Lu et al., 2023)."""
+    orig = probability_fn(args, logprob=True)
+    contrast = contrast_prob_fn(args, logprob=True)
+    return contrast - orig
+
+
+def mc_dropout_prob_avg_fn(args: StepFunctionArgs, n_mcd_steps: int = 5, logprob: bool = False) -> torch.Tensor:
+    """Z-score of the target probability against ``n_mcd_steps`` Monte Carlo dropout passes.
+
+    Dropout is enabled only during the noisy passes: unlike inseq 0.7, the model is put back in evaluation mode.
+    """
+    if args.recompute_logits is None:
+        raise RuntimeError("mc_dropout_prob_avg needs the engine to provide `recompute_logits`.")
+    if n_mcd_steps < 2:
+        raise ValueError(f"n_mcd_steps must be at least 2 to estimate a standard deviation, got {n_mcd_steps}.")
+    orig = probability_fn(args, logprob=logprob)
+    module = args.attribution_model.model
+    was_training = module.training
+    noisy = []
+    try:
+        module.train()
+        for _ in range(n_mcd_steps):
+            scores = _gather(args.recompute_logits().log_softmax(-1), args.target_ids)
+            noisy.append(scores if logprob else scores.exp())
+    finally:
+        module.train(was_training)
+    stacked = torch.stack(noisy)
+    return (orig - stacked.mean(0)) / stacked.std(0).clamp_min(1e-12)
+
+
+def top_p_size_fn(args: StepFunctionArgs, top_p: float) -> torch.Tensor:
+    """Number of tokens in the smallest set whose probability mass reaches ``top_p``."""
+    probs = args.logits.softmax(-1).sort(-1, descending=True).values
+    return ((probs.cumsum(-1) - probs) < top_p).sum(-1).float()
+
+
+_BUILTINS: dict[str, StepFunction] = {
+    "logit": logit_fn,
+    "probability": probability_fn,
+    "entropy": entropy_fn,
+    "crossentropy": crossentropy_fn,
+    "perplexity": perplexity_fn,
+    "contrast_logits": contrast_logits_fn,
+    "contrast_prob": contrast_prob_fn,
+    "contrast_logits_diff": contrast_logits_diff_fn,
+    "contrast_prob_diff": contrast_prob_diff_fn,
+    "pcxmi": pcxmi_fn,
+    "kl_divergence": kl_divergence_fn,
+    "in_context_pvi": in_context_pvi_fn,
+    "mc_dropout_prob_avg": mc_dropout_prob_avg_fn,
+    "top_p_size": top_p_size_fn,
+}
+for _name, _fn in _BUILTINS.items():
+    STEP_SCORES_MAP.register(_name, _fn)
+
+#: Step functions comparing against contrastive inputs: they accept the ``contrast_*`` keyword arguments.
+CONTRASTIVE_STEP_FUNCTIONS = (
+    "contrast_logits",
+    "contrast_prob",
+    "contrast_logits_diff",
+    "contrast_prob_diff",
+    "pcxmi",
+    "kl_divergence",
+    "in_context_pvi",
+)
+
+
+def list_step_functions() -> list[str]:
+    """List the identifiers of all registered step functions.
+
+    Example:
+        >>> import inseq
+        >>> "probability" in inseq.list_step_functions()
+        True
+    """
+    return STEP_SCORES_MAP.keys()
+
+
+def get_step_function(fn: str | StepFunction) -> StepFunction:
+    """Return the step function registered as ``fn`` (or ``fn`` itself when it is callable)."""
+    if callable(fn):
+        return fn
+    if fn not in STEP_SCORES_MAP:
+        raise ValueError(f"Unknown step function {fn!r}. Available step functions: {', '.join(STEP_SCORES_MAP)}.")
+    return STEP_SCORES_MAP.get(fn)
+
+
+def is_contrastive_step_function(fn: str | StepFunction) -> bool:
+    """Whether a step function compares with contrastive inputs (it accepts ``contrast_targets``)."""
+    import inspect
+
+    fn = get_step_function(fn)
+    if fn in {STEP_SCORES_MAP.get(name) for name in CONTRASTIVE_STEP_FUNCTIONS}:
+        return True
+    return "contrast_targets" in inspect.signature(fn).parameters
+
+
+def register_step_function(
+    fn: StepFunction, identifier: str, aggregate_map: dict[str, str] | None = None, overwrite: bool = False
+) -> None:
+    """Register a custom step function usable in ``step_scores`` and as ``attributed_fn``.
+
+    Args:
+        fn: A function ``fn(args: StepFunctionArgs, **kwargs) -> Tensor`` returning one score per row.
+        identifier: The name to register it under.
+        aggregate_map: Optional map from aggregator family (e.g. ``"spans"``) to the aggregation function id used to
+            merge this score across merged positions (e.g. ``"sum"``).
+        overwrite: Replace an existing function with the same identifier.
+
+    Example:
+        >>> import inseq
+        >>> def logit_squared(args):
+        ...     return args.logits.gather(-1, args.target_ids[:, None]).squeeze(-1) ** 2
+        >>> inseq.register_step_function(logit_squared, "logit_squared", overwrite=True)
+        >>> "logit_squared" in inseq.list_step_functions()
+        True
+    """
+    if not callable(fn):
+        raise TypeError(f"A step function must be callable, got {type(fn).__name__}.")
+    STEP_SCORES_MAP.register(identifier, fn, overwrite=overwrite)
+    if aggregate_map:
+        from ..data.aggregation_functions import register_step_score_aggregation
+
+        register_step_score_aggregation(identifier, aggregate_map, overwrite=True)

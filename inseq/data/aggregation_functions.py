@@ -1,0 +1,263 @@
+"""Aggregation functions: named reductions of attribution scores along one dimension.
+
+Every function is an :class:`AggregationFunction` instance registered under a string id in
+:data:`AGGREGATION_FUNCTIONS`, so that aggregators can be configured with plain strings (``"mean"``, ``"vnorm"``).
+The module also holds the default map telling span-like aggregators how to merge each step score
+(probabilities multiply, entropies add, ...).
+
+Example:
+    >>> import torch
+    >>> get_aggregation_function("absmax")(torch.tensor([[1.0, -3.0, 2.0]]), dim=-1)
+    tensor([-3.])
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..utils.registry import Registry
+
+__all__ = [
+    "AGGREGATION_FUNCTIONS",
+    "AbsMaxAggregationFunction",
+    "AggregationFunction",
+    "MaxAggregationFunction",
+    "MeanAggregationFunction",
+    "MinAggregationFunction",
+    "ProdAggregationFunction",
+    "SumAggregationFunction",
+    "VectorNormAggregationFunction",
+    "default_aggregate_map",
+    "get_aggregation_function",
+    "list_aggregation_functions",
+    "register_aggregation_function",
+    "register_step_score_aggregation",
+]
+
+
+class AggregationFunction:
+    """A reduction ``fn(scores, dim, **kwargs) -> Tensor`` with a registry identifier.
+
+    Subclasses set :attr:`aggregation_function_name` and implement :meth:`__call__`.
+
+    Attributes:
+        aggregation_function_name: identifier under which the function is registered.
+        takes_single_tensor: always True for built-in functions (they reduce one tensor).
+        takes_sequence_scores: whether the function needs the sequence scores (False for built-ins).
+    """
+
+    aggregation_function_name: str = ""
+    takes_single_tensor: bool = True
+    takes_sequence_scores: bool = False
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MeanAggregationFunction(AggregationFunction):
+    """Arithmetic mean along ``dim`` (NaN propagates)."""
+
+    aggregation_function_name = "mean"
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        return scores.mean(dim)
+
+
+class MaxAggregationFunction(AggregationFunction):
+    """Maximum along ``dim``."""
+
+    aggregation_function_name = "max"
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        return scores.max(dim).values
+
+
+class MinAggregationFunction(AggregationFunction):
+    """Minimum along ``dim``."""
+
+    aggregation_function_name = "min"
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        return scores.min(dim).values
+
+
+class SumAggregationFunction(AggregationFunction):
+    """Sum along ``dim``."""
+
+    aggregation_function_name = "sum"
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        return scores.sum(dim)
+
+
+class ProdAggregationFunction(AggregationFunction):
+    """Product along ``dim`` (used for probabilities when merging generation steps)."""
+
+    aggregation_function_name = "prod"
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        return scores.prod(dim)
+
+
+class AbsMaxAggregationFunction(AggregationFunction):
+    """The value with the largest absolute value along ``dim``, sign preserved.
+
+    NaN entries are ignored when a real value exists along ``dim``; the result is NaN only if all entries are NaN.
+    """
+
+    aggregation_function_name = "absmax"
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        magnitude = scores.abs().nan_to_num(nan=-1.0)
+        index = magnitude.argmax(dim=dim, keepdim=True)
+        return scores.gather(dim, index).squeeze(dim)
+
+
+class VectorNormAggregationFunction(AggregationFunction):
+    """Vector norm along ``dim``; ``vnorm_ord`` (default 2) selects the order."""
+
+    aggregation_function_name = "vnorm"
+
+    def __call__(self, scores: torch.Tensor, dim: int, vnorm_ord: float = 2, **kwargs: Any) -> torch.Tensor:
+        return torch.linalg.vector_norm(scores, ord=vnorm_ord, dim=dim)
+
+
+AGGREGATION_FUNCTIONS: Registry[AggregationFunction] = Registry("aggregation function")
+for _fn_cls in (
+    MeanAggregationFunction,
+    MaxAggregationFunction,
+    MinAggregationFunction,
+    SumAggregationFunction,
+    ProdAggregationFunction,
+    AbsMaxAggregationFunction,
+    VectorNormAggregationFunction,
+):
+    AGGREGATION_FUNCTIONS.register(_fn_cls.aggregation_function_name, _fn_cls())
+
+
+class _CallableAggregationFunction(AggregationFunction):
+    """Wraps a user callable ``fn(scores, dim, **kwargs)`` registered with :func:`register_aggregation_function`."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], identifier: str) -> None:
+        self.fn = fn
+        self.aggregation_function_name = identifier
+        self.__doc__ = fn.__doc__
+
+    def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        return self.fn(scores, dim, **kwargs)
+
+
+def register_aggregation_function(
+    fn: AggregationFunction | Callable[..., torch.Tensor], identifier: str, overwrite: bool = False
+) -> None:
+    """Register a custom aggregation function, usable by id in every aggregator.
+
+    Args:
+        fn: an :class:`AggregationFunction` instance or a callable ``fn(scores, dim, **kwargs) -> Tensor``.
+        identifier: the id to register it under.
+        overwrite: replace an existing function with the same id.
+
+    Raises:
+        ValueError: if ``identifier`` is already registered and ``overwrite`` is False.
+
+    Example:
+        >>> register_aggregation_function(lambda s, dim, **kw: s.median(dim).values, "median", overwrite=True)
+        >>> "median" in list_aggregation_functions()
+        True
+    """
+    if not isinstance(fn, AggregationFunction):
+        if not callable(fn):
+            raise TypeError(f"An aggregation function must be callable, got {fn!r}.")
+        fn = _CallableAggregationFunction(fn, identifier)
+    AGGREGATION_FUNCTIONS.register(identifier, fn, overwrite=overwrite)
+
+
+def list_aggregation_functions() -> list[str]:
+    """Identifiers of all registered aggregation functions.
+
+    Example:
+        >>> list_aggregation_functions()[:3]
+        ['mean', 'max', 'min']
+    """
+    return AGGREGATION_FUNCTIONS.keys()
+
+
+def get_aggregation_function(fn: str | Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Resolve an aggregation function id (or pass a callable through).
+
+    Raises:
+        ValueError: for an unknown id, listing the valid ones.
+    """
+    if callable(fn):
+        return fn
+    return AGGREGATION_FUNCTIONS.get(fn)
+
+
+# Default per-field, per-aggregator-family functions. Only span-like aggregators (family "spans") consult the
+# step-score entries; the "scores" family leaves step scores unchanged. Sequence outputs copy this map at creation
+# time, so later registrations never leak into existing objects and objects never write back into it.
+_DEFAULT_AGGREGATE_MAP: dict[str, dict[str, Any]] = {
+    "source_attributions": {"spans": "absmax"},
+    "target_attributions": {"spans": "absmax"},
+    "step_scores": {
+        "spans": {
+            "probability": "prod",
+            "entropy": "sum",
+            "crossentropy": "sum",
+            "perplexity": "prod",
+            "contrast_prob_diff": "prod",
+            "contrast_prob": "prod",
+            "pcxmi": "sum",
+            "kl_divergence": "sum",
+            "mc_dropout_prob_avg": "prod",
+        }
+    },
+}
+
+
+def default_aggregate_map() -> dict[str, dict[str, Any]]:
+    """A deep copy of the current default aggregation map (field -> aggregator family -> function id).
+
+    Example:
+        >>> default_aggregate_map()["step_scores"]["spans"]["probability"]
+        'prod'
+    """
+    return copy.deepcopy(_DEFAULT_AGGREGATE_MAP)
+
+
+def register_step_score_aggregation(step_fn_id: str, aggregate_map: dict[str, str], overwrite: bool = False) -> None:
+    """Declare how a step score is merged by each aggregator family (called by the step-function registry).
+
+    Args:
+        step_fn_id: the step function identifier, e.g. ``"probability"``.
+        aggregate_map: aggregator family -> aggregation function id, e.g. ``{"spans": "prod"}``.
+        overwrite: replace an existing entry for ``step_fn_id``.
+
+    Raises:
+        ValueError: if a function id is unknown, or an entry exists and ``overwrite`` is False.
+
+    Example:
+        >>> register_step_score_aggregation("my_score", {"spans": "sum"}, overwrite=True)
+        >>> default_aggregate_map()["step_scores"]["spans"]["my_score"]
+        'sum'
+    """
+    step_map = _DEFAULT_AGGREGATE_MAP["step_scores"]
+    for family, fn_id in aggregate_map.items():
+        if not callable(fn_id) and fn_id not in AGGREGATION_FUNCTIONS:
+            raise ValueError(
+                f"Unknown aggregation function {fn_id!r} for step score {step_fn_id!r}. "
+                f"Available: {', '.join(AGGREGATION_FUNCTIONS)}."
+            )
+        if step_fn_id in step_map.get(family, {}) and not overwrite:
+            raise ValueError(
+                f"Step score {step_fn_id!r} already has an aggregation for family {family!r}. Use overwrite=True."
+            )
+    for family, fn_id in aggregate_map.items():
+        step_map.setdefault(family, {})[step_fn_id] = fn_id

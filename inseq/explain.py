@@ -1,0 +1,48 @@
+"""``inseq.explain``: print what an identifier (method, step function, aggregator, aggregation function) does."""
+
+from __future__ import annotations
+
+import inspect
+
+
+def _lookup(identifier: str) -> object | None:
+    from .attr.feat.feature_attribution import METHODS
+    from .attr.step_functions import STEP_SCORES_MAP
+    from .data.aggregation_functions import list_aggregation_functions
+    from .data.aggregator import list_aggregators
+
+    if identifier in METHODS:
+        return METHODS.get(identifier)
+    if identifier in STEP_SCORES_MAP:
+        return STEP_SCORES_MAP.get(identifier)
+    if identifier in list_aggregators():
+        from .data import aggregator
+
+        return aggregator.get_aggregator(identifier) if hasattr(aggregator, "get_aggregator") else aggregator
+    if identifier in list_aggregation_functions():
+        from .data import aggregation_functions
+
+        getter = getattr(aggregation_functions, "get_aggregation_function", None)
+        return getter(identifier) if getter else aggregation_functions
+    return None
+
+
+def explain(id: str) -> None:
+    """Print the documentation of an attribution method, step function, aggregator or aggregation function.
+
+    The lookup is live: step functions registered after import are found too (inseq 0.7 took a snapshot).
+
+    Example:
+        >>> import inseq
+        >>> inseq.explain("saliency")  # doctest: +ELLIPSIS
+        Saliency...
+    """
+    obj = _lookup(id)
+    if obj is None:
+        from .attr import list_feature_attribution_methods, list_step_functions
+        from .data import list_aggregation_functions, list_aggregators
+
+        known = list_feature_attribution_methods() + list_step_functions() + list_aggregators()
+        known += list_aggregation_functions()
+        raise ValueError(f"Unknown identifier {id!r}. Known identifiers: {', '.join(sorted(set(known)))}.")
+    print(inspect.getdoc(obj) or f"{id!r} has no documentation.")

@@ -1,0 +1,187 @@
+"""Decoder-only models (GPT-2, Llama, Qwen, ...): the prompt is the prefix of the attributed target sequence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from .batch import AttributionBatch
+from .example import Example, resolve_positions
+from .huggingface_model import HuggingfaceModel
+
+
+class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
+    """A decoder-only HuggingFace model (loaded with ``AutoModelForCausalLM``)."""
+
+    _autoclass = AutoModelForCausalLM
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.pad_token_id is None and self.bos_token_id is not None:
+            self.pad_token_id = self.bos_token_id
+        self.tokenizer.padding_side = "left"
+        self.tokenizer.truncation_side = "left"
+
+    # ------------------------------------------------------------------ examples
+    def prepare_examples(
+        self,
+        input_texts: list[str],
+        generated_texts: list[str] | None,
+        generation_args: dict[str, Any],
+        skip_special_tokens: bool = False,
+        generate_from_target_prefix: bool = False,
+    ) -> list[Example]:
+        """Tokenise prompts, then generate continuations or check the forced targets at token level."""
+        add_special = not skip_special_tokens
+        prompts = [self._prompt_ids(t, add_special) for t in input_texts]
+        if generated_texts is None:
+            return self._generate_examples(input_texts, prompts, generation_args)
+        examples = []
+        for i, (text, prompt, target) in enumerate(zip(input_texts, prompts, generated_texts)):
+            full = self._encode_one(target, False, add_special, True) if target else list(prompt)
+            if full[: len(prompt)] != prompt:
+                raise ValueError(self._mismatch_message(i, prompt, full))
+            examples.append(Example(None, full, len(prompt), text, target))
+        return examples
+
+    def contrast_examples(
+        self, examples: list[Example], sources: list[str] | None, targets: list[str] | None, skip_special_tokens: bool
+    ) -> list[Example]:
+        """Examples of the contrastive side: each contrast target is a whole sequence (prompt included)."""
+        out = []
+        for i, ex in enumerate(examples):
+            ids = ex.target_ids if targets is None else self._encode_one(targets[i], False, not skip_special_tokens, True)
+            if len(ids) < 2:
+                raise ValueError(f"contrast_targets[{i}] must have at least 2 tokens, got {len(ids)}.")
+            out.append(Example(None, ids, 1, ex.input_text, targets[i] if targets else ex.generated_text))
+        return out
+
+    def _prompt_ids(self, text: str, add_special_tokens: bool) -> list[int]:
+        if not text:
+            if self.bos_token_id is None:
+                raise ValueError("An empty prompt needs a BOS token, but this tokenizer has none.")
+            return [self.bos_token_id]
+        return self._encode_one(text, False, add_special_tokens, True)
+
+    def _mismatch_message(self, index: int, prompt: list[int], full: list[int]) -> str:
+        pos = next((j for j, (a, b) in enumerate(zip(prompt, full)) if a != b), min(len(prompt), len(full)))
+        p_tok = self.tokenizer.convert_ids_to_tokens(prompt[pos : pos + 1])
+        f_tok = self.tokenizer.convert_ids_to_tokens(full[pos : pos + 1])
+        return (
+            f"generated_texts[{index}] does not continue input_texts[{index}] at token level: at token {pos} the "
+            f"prompt has {p_tok} but the generated text has {f_tok}. For decoder-only models each generated text "
+            "must start with its prompt's tokens (e.g. prompt + continuation)."
+        )
+
+    def _generate_examples(
+        self, input_texts: list[str], prompts: list[list[int]], generation_args: dict[str, Any]
+    ) -> list[Example]:
+        enc = self._pad_encoding(prompts, False, False, left=True)
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=enc.input_ids.to(self.device),
+                attention_mask=enc.attention_mask.to(self.device),
+                pad_token_id=self.pad_token_id,
+                **generation_args,
+            )
+        if not isinstance(out, torch.Tensor):
+            out = out.sequences
+        skip = len(prompts) > 1
+        examples = []
+        special = set(self.special_tokens_ids)
+        for text, prompt, row in zip(input_texts, prompts, out.tolist()):
+            generated = self._trim_generated(row[enc.input_ids.shape[1] :])
+            if skip:
+                generated = [t for t in generated if t not in special]
+            full = prompt + generated
+            examples.append(Example(None, full, len(prompt), text, self.decode([full], skip)[0]))
+        return examples
+
+    def _trim_generated(self, ids: list[int]) -> list[int]:
+        """Generated ids up to and including the first EOS (the rest is padding)."""
+        if self.eos_token_id in ids:
+            return ids[: ids.index(self.eos_token_id) + 1]
+        return ids
+
+    def generate(
+        self,
+        inputs: str | list[str],
+        return_generation_output: bool = False,
+        skip_special_tokens: bool | None = None,
+        output_generated_only: bool = False,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Generate continuations of prompts (with their attention mask, unlike inseq 0.7).
+
+        Example:
+            >>> model.generate("Hello", max_new_tokens=5)  # doctest: +SKIP
+        """
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        examples = self._generate_examples(texts, [self._prompt_ids(t, True) for t in texts], kwargs)
+        skip = skip_special_tokens if skip_special_tokens is not None else len(texts) > 1
+        ids = [ex.target_ids[ex.prompt_length :] if output_generated_only else ex.target_ids for ex in examples]
+        return [self.decode([seq], skip)[0] for seq in ids]
+
+    # ------------------------------------------------------------------ batches and forward
+    def build_batch(
+        self,
+        examples: list[Example],
+        attr_pos_start: int | None,
+        attr_pos_end: int | None,
+        include_eos_baseline: bool,
+    ) -> AttributionBatch:
+        """Right-pad the full sequences (prompt + generation) of ``examples``."""
+        enc = self._pad_encoding([ex.target_ids for ex in examples], True, include_eos_baseline)
+        starts, ends = [], []
+        for ex in examples:
+            start, end = resolve_positions(attr_pos_start, attr_pos_end, len(ex.target_ids), ex.prompt_length)
+            starts.append(start)
+            ends.append(end)
+        tokens = [self.tokens_with_ids(ex.target_ids) for ex in examples]
+        return AttributionBatch(
+            target_ids=enc.input_ids,
+            target_mask=enc.attention_mask,
+            target_baseline_ids=enc.baseline_ids,
+            target_tokens=tokens,
+            attr_start=starts,
+            attr_end=ends,
+            source_tokens=[tok[: ex.prompt_length] for tok, ex in zip(tokens, examples)],
+            prompt_lengths=[ex.prompt_length for ex in examples],
+        ).to(self.device)
+
+    def forward_logits(
+        self,
+        target_embeds: torch.Tensor | None,
+        target_ids: torch.Tensor | None,
+        target_mask: torch.Tensor,
+        encoder_outputs: Any,
+        source_mask: torch.Tensor | None,
+        logits_from: int,
+        **model_kwargs: Any,
+    ) -> torch.Tensor:
+        """``(rows, len - logits_from, vocab)`` logits of positions ``logits_from`` onwards."""
+        inputs = {"inputs_embeds": target_embeds} if target_embeds is not None else {"input_ids": target_ids}
+        length = (target_embeds if target_embeds is not None else target_ids).shape[1]
+        out = self.model(
+            **inputs,
+            attention_mask=target_mask,
+            use_cache=False,
+            **self._logits_kwargs(length, logits_from),
+            **model_kwargs,
+        )
+        return self._slice_logits(out.logits, length, logits_from)
+
+    def encode_source(self, *args: Any, **kwargs: Any) -> None:
+        """Decoder-only models have no encoder."""
+        raise NotImplementedError("Decoder-only models have no encoder.")
+
+    def get_encoder(self) -> None:
+        """Decoder-only models have no encoder."""
+        raise NotImplementedError("Decoder-only models have no encoder.")
+
+    def get_decoder(self) -> torch.nn.Module:
+        """The whole model."""
+        return self.model

@@ -1,0 +1,181 @@
+"""Encoder-decoder models (Marian, BART, T5, ...): the source is encoded once, the target starts with the decoder
+start token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoModelForSeq2SeqLM
+from transformers.modeling_outputs import BaseModelOutput
+
+from .batch import AttributionBatch
+from .example import Example, resolve_positions
+from .huggingface_model import HuggingfaceModel
+
+
+class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
+    """An encoder-decoder HuggingFace model (loaded with ``AutoModelForSeq2SeqLM``)."""
+
+    _autoclass = AutoModelForSeq2SeqLM
+
+    def _tokenize(self, text: str, as_targets: bool, add_special_tokens: bool) -> list[int]:
+        if as_targets:
+            return self.tokenizer(text_target=text, add_special_tokens=add_special_tokens)["input_ids"]
+        return self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+
+    def _target_ids(self, text: str, add_special_tokens: bool) -> list[int]:
+        return [self.bos_token_id] + self._tokenize(text, True, add_special_tokens)
+
+    # ------------------------------------------------------------------ examples
+    def prepare_examples(
+        self,
+        input_texts: list[str],
+        generated_texts: list[str] | None,
+        generation_args: dict[str, Any],
+        skip_special_tokens: bool = False,
+        generate_from_target_prefix: bool = False,
+    ) -> list[Example]:
+        """Tokenise sources, then generate targets (optionally from a forced prefix) or tokenise the given ones."""
+        for i, text in enumerate(input_texts):
+            if not text:
+                raise ValueError(f"input_texts[{i}] is empty: encoder-decoder models need a non-empty source text.")
+        add_special = not skip_special_tokens
+        sources = [self._tokenize(t, False, add_special) for t in input_texts]
+        if generated_texts is not None and not generate_from_target_prefix:
+            return [
+                Example(src, self._target_ids(tgt, add_special), 1, text, tgt)
+                for src, text, tgt in zip(sources, input_texts, generated_texts)
+            ]
+        prefixes = None
+        if generated_texts is not None:
+            prefixes = [[self.bos_token_id] + self._tokenize(t, True, False) for t in generated_texts]
+        return self._generate_examples(input_texts, sources, prefixes, generation_args)
+
+    def contrast_examples(
+        self, examples: list[Example], sources: list[str] | None, targets: list[str] | None, skip_special_tokens: bool
+    ) -> list[Example]:
+        """Examples of the contrastive side: contrast sources and/or targets replace the original ones."""
+        add_special = not skip_special_tokens
+        out = []
+        for i, ex in enumerate(examples):
+            src = ex.source_ids if sources is None else self._tokenize(sources[i], False, add_special)
+            tgt = ex.target_ids if targets is None else self._target_ids(targets[i], add_special)
+            if len(tgt) < 2:
+                raise ValueError(f"contrast_targets[{i}] is empty.")
+            out.append(Example(src, tgt, 1, sources[i] if sources else ex.input_text, ex.generated_text))
+        return out
+
+    def _generate_examples(
+        self,
+        input_texts: list[str],
+        sources: list[list[int]],
+        prefixes: list[list[int]] | None,
+        generation_args: dict[str, Any],
+    ) -> list[Example]:
+        examples = []
+        for text, src, prefix in zip(input_texts, sources, prefixes or [None] * len(sources)):
+            kwargs = dict(generation_args)
+            if prefix is not None:
+                kwargs["decoder_input_ids"] = torch.tensor([prefix], device=self.device)
+            with torch.no_grad():
+                out = self.model.generate(
+                    input_ids=torch.tensor([src], device=self.device),
+                    attention_mask=torch.ones(1, len(src), dtype=torch.long, device=self.device),
+                    **kwargs,
+                )
+            if not isinstance(out, torch.Tensor):
+                out = out.sequences
+            ids = out[0].tolist()
+            if self.eos_token_id in ids[1:]:
+                ids = ids[: ids.index(self.eos_token_id, 1) + 1]
+            if ids[0] != self.bos_token_id:
+                ids = [self.bos_token_id] + ids
+            examples.append(Example(src, ids, 1, text, self.decode([ids], True)[0]))
+        return examples
+
+    def generate(
+        self,
+        inputs: str | list[str],
+        return_generation_output: bool = False,
+        skip_special_tokens: bool | None = None,
+        output_generated_only: bool = False,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Generate target texts for source texts.
+
+        Example:
+            >>> model.generate("Hello world", max_new_tokens=10)  # doctest: +SKIP
+        """
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        sources = [self._tokenize(t, False, True) for t in texts]
+        examples = self._generate_examples(texts, sources, None, kwargs)
+        skip = True if skip_special_tokens is None else skip_special_tokens
+        return [self.decode([ex.target_ids], skip)[0] for ex in examples]
+
+    # ------------------------------------------------------------------ batches and forward
+    def build_batch(
+        self,
+        examples: list[Example],
+        attr_pos_start: int | None,
+        attr_pos_end: int | None,
+        include_eos_baseline: bool,
+    ) -> AttributionBatch:
+        """Right-pad sources and targets of ``examples``."""
+        src = self._pad_encoding([ex.source_ids for ex in examples], True, include_eos_baseline)
+        tgt = self._pad_encoding([ex.target_ids for ex in examples], True, include_eos_baseline)
+        positions = [resolve_positions(attr_pos_start, attr_pos_end, len(ex.target_ids), 1) for ex in examples]
+        return AttributionBatch(
+            target_ids=tgt.input_ids,
+            target_mask=tgt.attention_mask,
+            target_baseline_ids=tgt.baseline_ids,
+            target_tokens=[self.tokens_with_ids(ex.target_ids) for ex in examples],
+            attr_start=[p[0] for p in positions],
+            attr_end=[p[1] for p in positions],
+            source_ids=src.input_ids,
+            source_mask=src.attention_mask,
+            source_baseline_ids=src.baseline_ids,
+            source_tokens=[self.tokens_with_ids(ex.source_ids) for ex in examples],
+        ).to(self.device)
+
+    def encode_source(
+        self, embeds: torch.Tensor | None = None, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> BaseModelOutput:
+        """Run the encoder on source embeddings (or ids)."""
+        inputs = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": ids}
+        out = self.model.get_encoder()(**inputs, attention_mask=mask, return_dict=True)
+        return BaseModelOutput(last_hidden_state=out.last_hidden_state)
+
+    def forward_logits(
+        self,
+        target_embeds: torch.Tensor | None,
+        target_ids: torch.Tensor | None,
+        target_mask: torch.Tensor,
+        encoder_outputs: Any,
+        source_mask: torch.Tensor | None,
+        logits_from: int,
+        **model_kwargs: Any,
+    ) -> torch.Tensor:
+        """``(rows, len - logits_from, vocab)`` decoder logits of positions ``logits_from`` onwards."""
+        inputs = (
+            {"decoder_inputs_embeds": target_embeds} if target_embeds is not None else {"decoder_input_ids": target_ids}
+        )
+        length = (target_embeds if target_embeds is not None else target_ids).shape[1]
+        out = self.model(
+            encoder_outputs=encoder_outputs,
+            attention_mask=source_mask,
+            decoder_attention_mask=target_mask,
+            use_cache=False,
+            **inputs,
+            **model_kwargs,
+        )
+        return self._slice_logits(out.logits, length, logits_from)
+
+    def get_encoder(self) -> torch.nn.Module:
+        """The encoder module."""
+        return self.model.get_encoder()
+
+    def get_decoder(self) -> torch.nn.Module:
+        """The decoder module."""
+        return self.model.get_decoder()

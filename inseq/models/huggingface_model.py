@@ -1,0 +1,349 @@
+"""HuggingFace transformers models: loading, tokenisation, generation and the forward passes the engine runs."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from ..utils.typing import TokenWithId
+from .attribution_model import AttributionModel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchEncoding:
+    """Tokenised texts: ids, mask, tokens and baseline ids (UNK, EOS kept unless ``include_eos_baseline``)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    input_tokens: list[list[str]] | None = None
+    baseline_ids: torch.Tensor | None = None
+
+    @property
+    def num_sequences(self) -> int:
+        """Number of encoded texts."""
+        return self.input_ids.shape[0]
+
+
+def get_default_device() -> str:
+    """``"cuda"`` when a CUDA device is available, else ``"cpu"`` (MPS is not used, as in inseq)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class HuggingfaceModel(AttributionModel):
+    """An :class:`AttributionModel` wrapping a HuggingFace transformers model and its tokenizer.
+
+    Use :func:`inseq.load_model` rather than this class directly: it picks the decoder-only or encoder-decoder
+    subclass from the model's configuration.
+    """
+
+    _autoclass: type = AutoModelForCausalLM
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        attribution_method: str | None = None,
+        tokenizer: str | PreTrainedTokenizerBase | None = None,
+        device: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        model_kwargs = dict(model_kwargs or {})
+        tokenizer_kwargs = dict(tokenizer_kwargs or {})
+        if isinstance(model, PreTrainedModel):
+            self.model = model
+        elif isinstance(model, str):
+            try:
+                self.model = self._autoclass.from_pretrained(model, **model_kwargs)
+            except OSError as err:
+                raise OSError(f"Could not load the model {model!r}: {err}") from err
+        else:
+            raise TypeError(f"`model` must be a model id, a folder path or a PreTrainedModel, got {type(model)}.")
+        self.model_name = self.model.config.name_or_path
+        self.tokenizer_name = tokenizer if isinstance(tokenizer, str) else None
+        if tokenizer is None:
+            tokenizer = self.model_name
+            if not tokenizer:
+                raise ValueError("The model has no name or path to load its tokenizer from: pass `tokenizer=`.")
+        if isinstance(tokenizer, str):
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(tokenizer, **tokenizer_kwargs)
+            except OSError as err:
+                raise OSError(f"Could not load the tokenizer {tokenizer!r}: {err}") from err
+        self.tokenizer: PreTrainedTokenizerBase = tokenizer
+        self._setup_special_tokens()
+        self.is_encoder_decoder = bool(self.model.config.is_encoder_decoder)
+        self.device_map = getattr(self.model, "hf_device_map", None)
+        self._supports_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self.setup(device, attribution_method, **kwargs)
+        self.embed_scale = self._probe_embed_scale()
+
+    # ------------------------------------------------------------------ loading
+    @staticmethod
+    def load(
+        model: str | PreTrainedModel,
+        attribution_method: str | None = None,
+        tokenizer: str | PreTrainedTokenizerBase | None = None,
+        device: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> HuggingfaceModel:
+        """Load a model, choosing the decoder-only or encoder-decoder class from its configuration."""
+        if isinstance(model, PreTrainedModel):
+            is_enc_dec = model.config.is_encoder_decoder
+        elif isinstance(model, str):
+            config_kwargs = {k: v for k, v in (model_kwargs or {}).items() if k in ("revision", "token", "trust_remote_code")}
+            try:
+                is_enc_dec = AutoConfig.from_pretrained(model, **config_kwargs).is_encoder_decoder
+            except (OSError, ValueError) as err:
+                raise OSError(
+                    f"Could not load a model configuration from {model!r}: it is neither a local folder with a "
+                    f"config.json nor a model id reachable on the hub ({err})."
+                ) from err
+        else:
+            raise TypeError(f"`model` must be a model id, a folder path or a PreTrainedModel, got {type(model)}.")
+        from .decoder_only import HuggingfaceDecoderOnlyModel
+        from .encoder_decoder import HuggingfaceEncoderDecoderModel
+
+        cls = HuggingfaceEncoderDecoderModel if is_enc_dec else HuggingfaceDecoderOnlyModel
+        return cls(model, attribution_method, tokenizer, device, model_kwargs, tokenizer_kwargs, **kwargs)
+
+    def _setup_special_tokens(self) -> None:
+        config, tok = self.model.config, self.tokenizer
+        eos = config.eos_token_id if config.eos_token_id is not None else tok.eos_token_id
+        self.eos_token_id = eos[0] if isinstance(eos, list) else eos
+        pad = config.pad_token_id if config.pad_token_id is not None else tok.pad_token_id
+        if pad is None:
+            pad = self.eos_token_id
+        if isinstance(pad, list):
+            pad = pad[0]
+        self.pad_token_id = pad
+        if tok.pad_token is None and pad is not None:
+            tok.pad_token = tok.convert_ids_to_tokens(pad)
+        if getattr(config, "pad_token_id", None) is None and pad is not None:
+            config.pad_token_id = pad
+        self.pad_token = tok.pad_token
+        start = getattr(config, "decoder_start_token_id", None)
+        self.bos_token_id = start if start is not None else config.bos_token_id
+        if self.bos_token_id is None:
+            self.bos_token_id = tok.bos_token_id
+        self.bos_token = tok.convert_ids_to_tokens(self.bos_token_id) if self.bos_token_id is not None else None
+        if self.eos_token_id is None:
+            self.eos_token_id = self.pad_token_id
+        self.unk_token_id = tok.unk_token_id if tok.unk_token_id is not None else self.pad_token_id
+
+    def _probe_embed_scale(self) -> float:
+        """Find the factor between the embedding module's output and what the model feeds its first layer.
+
+        Some models (Marian, M2M100, ...) multiply the embeddings by a scale only when given ids. Feeding
+        ``inputs_embeds`` must reproduce the ids path, so the scale is found numerically instead of from a table.
+        """
+        candidates = [1.0]
+        for module in self.model.modules():
+            scale = getattr(module, "embed_scale", None)
+            if isinstance(scale, int | float) and scale not in candidates:
+                candidates.append(float(scale))
+            elif isinstance(scale, torch.Tensor) and scale.numel() == 1 and float(scale) not in candidates:
+                candidates.append(float(scale))
+        if len(candidates) == 1:
+            return 1.0
+        ids = torch.tensor([[self.unk_token_id, self.eos_token_id or 0, self.pad_token_id or 0]], device=self.device)
+        encoder = self.model.get_encoder() if self.is_encoder_decoder else self.model.base_model
+        with torch.no_grad():
+            reference = encoder(input_ids=ids).last_hidden_state
+            embeds = self.model.get_input_embeddings()(ids)
+            for scale in candidates:
+                if torch.allclose(encoder(inputs_embeds=embeds * scale).last_hidden_state, reference, atol=1e-5):
+                    return scale
+        logger.warning("Could not determine the embedding scale of %s; assuming 1.0.", type(self.model).__name__)
+        return 1.0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def info(self) -> dict[str, str | None]:
+        """Model and tokenizer names and classes, stored in every attribution output."""
+        return {
+            "model_name": self.model_name,
+            "model_class": type(self.model).__name__,
+            "tokenizer_name": self.tokenizer_name,
+            "tokenizer_class": type(self.tokenizer).__name__,
+        }
+
+    @property
+    def special_tokens(self) -> list[str]:
+        """All special tokens of the tokenizer."""
+        return self.tokenizer.all_special_tokens
+
+    @property
+    def special_tokens_ids(self) -> list[int]:
+        """Ids of all special tokens of the tokenizer."""
+        return self.tokenizer.all_special_ids
+
+    @property
+    def vocabulary_embeddings(self) -> torch.Tensor:
+        """The input embedding matrix."""
+        return self.model.get_input_embeddings().weight
+
+    def _move_model(self, device: str) -> None:
+        if self.device_map is not None or getattr(self.model, "is_loaded_in_8bit", False) or getattr(
+            self.model, "is_loaded_in_4bit", False
+        ):
+            logger.warning("The model is quantized or spread over devices: it is not moved to %s.", device)
+            return
+        self.model.to(device)
+
+    # ------------------------------------------------------------------ tokenisation
+    def encode(
+        self,
+        texts: str | list[str],
+        as_targets: bool = False,
+        return_baseline: bool = False,
+        include_eos_baseline: bool = False,
+        add_bos_token: bool = True,
+        add_special_tokens: bool = True,
+    ) -> BatchEncoding:
+        """Tokenise texts into a padded batch (with baseline ids if asked).
+
+        Example:
+            >>> enc = model.encode(["Hello world"], return_baseline=True)  # doctest: +SKIP
+            >>> enc.input_ids.shape, enc.baseline_ids.shape  # doctest: +SKIP
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        ids_list = [self._encode_one(t, as_targets, add_special_tokens, add_bos_token) for t in texts]
+        return self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
+
+    def _encode_one(self, text: str, as_targets: bool, add_special_tokens: bool, add_bos_token: bool) -> list[int]:
+        ids = self._tokenize(text, as_targets, add_special_tokens)
+        if len(ids) > 1 and self.bos_token_id is not None and ids[0] == ids[1] == self.bos_token_id:
+            ids = ids[1:]  # a chat template already wrote the BOS token the tokenizer adds again
+        if not add_bos_token and ids and ids[0] == self.bos_token_id:
+            ids = ids[1:]
+        return ids
+
+    def _tokenize(self, text: str, as_targets: bool, add_special_tokens: bool) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+
+    def _pad_encoding(
+        self, ids_list: list[list[int]], return_baseline: bool, include_eos_baseline: bool, left: bool = False
+    ) -> BatchEncoding:
+        length = max(len(ids) for ids in ids_list)
+        pad = self.pad_token_id if self.pad_token_id is not None else 0
+        ids = torch.full((len(ids_list), length), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, seq in enumerate(ids_list):
+            sl = slice(length - len(seq), length) if left else slice(0, len(seq))
+            ids[i, sl] = torch.tensor(seq, dtype=torch.long)
+            mask[i, sl] = 1
+        tokens = [self.tokenizer.convert_ids_to_tokens(seq) for seq in ids_list]
+        baseline = self.baseline_ids(ids, include_eos_baseline) if return_baseline else None
+        return BatchEncoding(ids, mask, tokens, baseline)
+
+    def baseline_ids(self, ids: torch.Tensor, include_eos_baseline: bool = False) -> torch.Tensor:
+        """UNK ids of the same shape as ``ids``; EOS positions keep EOS unless ``include_eos_baseline``."""
+        baseline = torch.full_like(ids, self.unk_token_id)
+        if not include_eos_baseline and self.eos_token_id is not None:
+            baseline = torch.where(ids == self.eos_token_id, ids, baseline)
+        return baseline
+
+    def decode(self, ids: torch.Tensor | list, skip_special_tokens: bool = True) -> list[str]:
+        """Decode ids (one or more sequences) to strings."""
+        if isinstance(ids, torch.Tensor) and ids.ndim == 1:
+            ids = ids.unsqueeze(0)
+        return self.tokenizer.batch_decode(
+            ids, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False
+        )
+
+    def embed_ids(self, ids: torch.Tensor, as_targets: bool = False) -> torch.Tensor:
+        """Input embeddings of ``ids`` exactly as the model's first layer sees them."""
+        embeds = self.model.get_input_embeddings()(ids.to(self.device))
+        return embeds * self.embed_scale if self.embed_scale != 1.0 else embeds
+
+    def embed(self, inputs: str | list[str] | torch.Tensor, as_targets: bool = False, add_special_tokens: bool = True):
+        """Embed texts or ids."""
+        if isinstance(inputs, str | list):
+            inputs = self.encode(inputs, as_targets=as_targets, add_special_tokens=add_special_tokens).input_ids
+        return self.embed_ids(inputs, as_targets=as_targets)
+
+    def convert_ids_to_tokens(
+        self, ids: torch.Tensor | list, skip_special_tokens: bool = True, decode_tokens: bool = False
+    ) -> list:
+        """Token strings of ids (1-D or 2-D); ``decode_tokens`` decodes each id for readable byte-level tokens."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        if ids and isinstance(ids[0], list):
+            return [self.convert_ids_to_tokens(seq, skip_special_tokens, decode_tokens) for seq in ids]
+        if skip_special_tokens:
+            ids = [i for i in ids if i not in set(self.special_tokens_ids)]
+        if decode_tokens:
+            return [self.tokenizer.decode([i]) for i in ids]
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+    def convert_tokens_to_ids(self, tokens: list) -> list:
+        """Ids of token strings (nested lists handled)."""
+        if tokens and isinstance(tokens[0], list):
+            return [self.convert_tokens_to_ids(t) for t in tokens]
+        return self.tokenizer.convert_tokens_to_ids(tokens)
+
+    def convert_tokens_to_string(self, tokens: list, skip_special_tokens: bool = True, as_targets: bool = False):
+        """Join tokens into text (nested lists handled)."""
+        if tokens and isinstance(tokens[0], list):
+            return [self.convert_tokens_to_string(t, skip_special_tokens, as_targets) for t in tokens]
+        tokens = [str(t) for t in tokens]
+        if skip_special_tokens:
+            tokens = [t for t in tokens if t not in set(self.special_tokens)]
+        return self.tokenizer.convert_tokens_to_string(tokens) if tokens else ""
+
+    def convert_string_to_tokens(self, text: str | list[str], skip_special_tokens: bool = True, as_targets=False):
+        """Token strings of a text (or of each text of a list)."""
+        if isinstance(text, list):
+            return [self.convert_string_to_tokens(t, skip_special_tokens, as_targets) for t in text]
+        ids = self._tokenize(text, as_targets, add_special_tokens=not skip_special_tokens)
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+    def clean_tokens(self, tokens: list, skip_special_tokens: bool = False, as_targets: bool = False) -> list:
+        """Readable forms of tokens (``▁Hello`` -> ``Hello``, byte-level markers removed); ids are kept."""
+        if tokens and isinstance(tokens[0], list):
+            return [self.clean_tokens(t, skip_special_tokens, as_targets) for t in tokens]
+        cleaned = []
+        for tok in tokens:
+            text = str(tok)
+            if skip_special_tokens and text in set(self.special_tokens):
+                continue
+            clean = text if text in set(self.special_tokens) else self.tokenizer.convert_tokens_to_string([text])
+            cleaned.append(TokenWithId(clean, tok.id) if isinstance(tok, TokenWithId) else clean)
+        return cleaned
+
+    def tokens_with_ids(self, ids: list[int]) -> list[TokenWithId]:
+        """:class:`TokenWithId` list for a sequence of ids."""
+        return [TokenWithId(t, i) for t, i in zip(self.tokenizer.convert_ids_to_tokens(ids), ids)]
+
+    @staticmethod
+    def output2logits(forward_output: Any) -> torch.Tensor:
+        """Logits of the last position of a forward output: ``(batch, vocab)``."""
+        return forward_output.logits[:, -1, :]
+
+    def _logits_kwargs(self, seq_len: int, logits_from: int) -> dict[str, Any]:
+        if self._supports_logits_to_keep:
+            return {"logits_to_keep": seq_len - logits_from}
+        return {}
+
+    @staticmethod
+    def _slice_logits(logits: torch.Tensor, seq_len: int, logits_from: int) -> torch.Tensor:
+        keep = seq_len - logits_from
+        return logits[:, -keep:] if logits.shape[1] != keep else logits
