@@ -12,6 +12,7 @@ its methods, with batched rather than sequential passes.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import captum.attr as captum_attr
@@ -19,6 +20,7 @@ import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
 from ..engine import AttributionContext, attributed_fn_values
+from ..step_functions import StepFunctionArgs
 from .feature_attribution import FeatureAttribution, MethodResult
 
 
@@ -194,3 +196,225 @@ def _prefix_only(target: torch.Tensor, ctx: AttributionContext) -> torch.Tensor:
     rows = torch.arange(target.shape[2]).view(1, 1, -1)
     keep = rows < ctx.positions.view(1, -1, 1)
     return (target * keep.unsqueeze(-1)).nan_to_num()
+
+
+class CaptumAttribution(GradientAttribution):
+    """Captum methods run on replicated inputs: one copy of the batch per target position of a chunk.
+
+    Row ``j * batch + b`` of a chunk holds example ``b`` scored at position ``p0 + j``. Per-row positions, target
+    ids and masks travel as Captum ``additional_forward_args``, which Captum expands along with the inputs, so any
+    Captum method (including those that add noise samples or concatenate baselines) scores each row correctly.
+    """
+
+    captum_cls: Any = None
+    uses_layer: bool = False
+    default_chunk_size: int = 8
+
+    def _make_captum(self, forward: Any) -> Any:
+        if self.uses_layer:
+            layer = self.init_kwargs.get("target_layer") or self.attribution_model.model.get_input_embeddings()
+            if isinstance(layer, str):
+                layer = self.attribution_model.model.get_submodule(layer)
+            return self.captum_cls(forward, layer)
+        return self.captum_cls(forward)
+
+    def _run(self, ctx: AttributionContext, captum_kwargs: dict[str, Any], max_chunk_size: int | None) -> MethodResult:
+        batch, model = ctx.batch, ctx.model
+        src, tgt = ctx.input_embeds()
+        src_base, tgt_base = ctx.baseline_embeds()
+        want_tgt = ctx.wants_target
+        result = MethodResult(source=_alloc(ctx, src), target=_alloc(ctx, tgt) if want_tgt else None)
+        for p0, p1 in ctx.chunks(max_size=max_chunk_size or self.default_chunk_size):
+            k, length, n = p1 - p0, p1 - 1, batch.size
+            rows = {
+                "pos": torch.arange(p0, p1, device=tgt.device).repeat_interleave(n),
+                "tids": batch.target_ids[:, p0:p1].T.reshape(-1),
+                "tmask": batch.target_mask[:, :length].repeat(k, 1),
+                "smask": batch.source_mask.repeat(k, 1) if batch.is_encoder_decoder else None,
+            }
+            if self.uses_layer:
+                inputs = [batch.source_ids if batch.is_encoder_decoder else batch.target_ids[:, :length]]
+                baselines = [batch.source_baseline_ids if batch.is_encoder_decoder else batch.target_baseline_ids]
+                baselines[0] = baselines[0][:, : inputs[0].shape[1]]
+            else:
+                inputs, baselines = [], []
+                if src is not None:
+                    inputs.append(src)
+                    baselines.append(src_base)
+                if want_tgt:
+                    inputs.append(tgt[:, :length])
+                    baselines.append(tgt_base[:, :length])
+            inputs = tuple(x.repeat(k, *([1] * (x.ndim - 1))) for x in inputs)
+            baselines = tuple(x.repeat(k, *([1] * (x.ndim - 1))) for x in baselines)
+            forward = self._forward_fn(ctx, p0, p1, src, tgt)
+            method = self._make_captum(forward)
+            extra = tuple(v for v in rows.values() if v is not None)
+            kwargs = dict(captum_kwargs)
+            if self.use_baselines:
+                kwargs["baselines"] = baselines
+            attrs = method.attribute(inputs, additional_forward_args=extra, **kwargs)
+            if isinstance(attrs, tuple) and len(attrs) == 2 and captum_kwargs.get("return_convergence_delta"):
+                attrs = attrs[0]
+            attrs = list(attrs) if isinstance(attrs, tuple | list) else [attrs]
+            attrs = [a.reshape(k, n, *a.shape[1:]) for a in attrs]
+            if self.uses_layer:
+                target_grid = result.source if batch.is_encoder_decoder else result.target
+                self._place(target_grid, ctx, p0, p1, attrs[0])
+                continue
+            if src is not None:
+                self._place(result.source, ctx, p0, p1, attrs.pop(0))
+            if want_tgt:
+                self._place(result.target, ctx, p0, p1, attrs.pop(0))
+        return result
+
+    def _forward_fn(self, ctx: AttributionContext, p0: int, p1: int, src: Any, tgt: Any) -> Any:
+        batch, model, scorer = ctx.batch, ctx.model, ctx.scorer
+        length = p1 - 1
+        want_tgt, enc_dec = ctx.wants_target, batch.is_encoder_decoder
+        n = batch.size
+
+        def forward(*args: torch.Tensor) -> torch.Tensor:
+            args = list(args)
+            if self.uses_layer:
+                first = args.pop(0)
+                if enc_dec:
+                    s_ids, s_emb = first, None
+                    rows = first.shape[0]
+                    # embed the target without calling the (hooked) embedding module
+                    weight = model.model.get_input_embeddings().weight
+                    t_ids_rep = batch.target_ids[:, :length].repeat(rows // n, 1)
+                    t_emb = torch.nn.functional.embedding(t_ids_rep, weight) * model.embed_scale
+                    t_ids = None
+                else:
+                    s_ids, s_emb, t_emb, t_ids = None, None, None, first
+            else:
+                s_ids = None
+                s_emb = args.pop(0) if enc_dec else None
+                t_emb = args.pop(0) if want_tgt else None
+                t_ids = None
+            pos, tids, tmask = args[0], args[1], args[2]
+            smask = args[3] if enc_dec else None
+            rows = pos.shape[0]
+            if t_emb is None and t_ids is None:
+                reps = rows // n
+                t_emb = tgt[:, :length].repeat(reps, 1, 1)
+            enc = model.encode_source(embeds=s_emb, ids=s_ids, mask=smask) if enc_dec else None
+            logits = model.forward_logits(
+                target_embeds=t_emb,
+                target_ids=t_ids,
+                target_mask=tmask,
+                encoder_outputs=enc,
+                source_mask=smask,
+                logits_from=p0 - 1,
+            )
+            picked = logits[torch.arange(rows, device=logits.device), pos - p0]
+            args_ = StepFunctionArgs(
+                attribution_model=model,
+                forward_output=SimpleNamespace(logits=picked.unsqueeze(1)),
+                target_ids=tids,
+                is_attributed_fn=True,
+            )
+            contrast = scorer.contrast
+            if contrast is not None:
+                cols = pos - ctx.grid_start
+                ex = torch.arange(rows, device=pos.device) % n
+                args_.contrast_target_ids = contrast.target_ids[ex, cols]
+                if contrast.logits is not None and contrast.force_inputs:
+                    args_.contrast_logits = contrast.logits[ex, cols]
+            return scorer.fn(args_, **scorer.fn_kwargs)
+
+        return forward
+
+
+class DeepLiftAttribution(CaptumAttribution):
+    """DeepLIFT (Shrikumar et al., 2017) through Captum, with UNK-embedding baselines."""
+
+    method_name = "deeplift"
+    captum_cls = captum_attr.DeepLift
+    use_baselines = True
+
+    def _make_captum(self, forward: Any) -> Any:
+        return _ForwardModule.wrap(forward, lambda module: captum_attr.DeepLift(module, multiply_by_inputs=True))
+
+    def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None, **kwargs: Any) -> MethodResult:
+        return self._run(ctx, {}, max_chunk_size)
+
+
+class GradientShapAttribution(CaptumAttribution):
+    """Gradient SHAP (Lundberg and Lee, 2017) through Captum, with UNK-embedding baselines."""
+
+    method_name = "gradient_shap"
+    captum_cls = captum_attr.GradientShap
+    use_baselines = True
+
+    def compute(
+        self, ctx: AttributionContext, *, n_samples: int = 5, stdevs: float = 0.0, max_chunk_size: int | None = None
+    ) -> MethodResult:
+        return self._run(ctx, {"n_samples": n_samples, "stdevs": stdevs}, max_chunk_size)
+
+
+class LayerIntegratedGradientsAttribution(CaptumAttribution):
+    """Integrated gradients on a layer's output (default: the input embedding layer), through Captum."""
+
+    method_name = "layer_integrated_gradients"
+    captum_cls = captum_attr.LayerIntegratedGradients
+    use_baselines = True
+    uses_layer = True
+    supports_attribute_target = False
+
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        n_steps: int = 50,
+        method: str = "gausslegendre",
+        internal_batch_size: int | None = None,
+        max_chunk_size: int | None = None,
+    ) -> MethodResult:
+        kwargs = {"n_steps": n_steps, "method": method, "internal_batch_size": internal_batch_size}
+        return self._run(ctx, kwargs, max_chunk_size)
+
+
+class LayerGradientXActivationAttribution(CaptumAttribution):
+    """Gradient times a layer's activation (default: the input embedding layer), through Captum."""
+
+    method_name = "layer_gradient_x_activation"
+    captum_cls = captum_attr.LayerGradientXActivation
+    uses_layer = True
+    supports_attribute_target = False
+
+    def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
+        return self._run(ctx, {}, max_chunk_size)
+
+
+class LayerDeepLiftAttribution(CaptumAttribution):
+    """DeepLIFT on a layer's output (default: the input embedding layer), through Captum."""
+
+    method_name = "layer_deeplift"
+    use_baselines = True
+    uses_layer = True
+    supports_attribute_target = False
+
+    def _make_captum(self, forward: Any) -> Any:
+        layer = self.init_kwargs.get("target_layer") or self.attribution_model.model.get_input_embeddings()
+        if isinstance(layer, str):
+            layer = self.attribution_model.model.get_submodule(layer)
+        return _ForwardModule.wrap(forward, lambda module: captum_attr.LayerDeepLift(module, layer))
+
+    def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
+        return self._run(ctx, {}, max_chunk_size)
+
+
+class _ForwardModule(torch.nn.Module):
+    """Wraps a forward function as a module (Captum's DeepLift needs an ``nn.Module``)."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.fn(*args)
+
+    @classmethod
+    def wrap(cls, fn: Any, build: Any) -> Any:
+        return build(cls(fn))
