@@ -33,3 +33,6 @@ fix: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+demo: $(STAMP)
+	$(BIN)/python -m inseq.demo $(if $(MODEL),--model $(MODEL),) $(if $(METHOD),--method $(METHOD),)

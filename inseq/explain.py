@@ -8,22 +8,12 @@ import inspect
 def _lookup(identifier: str) -> object | None:
     from .attr.feat.feature_attribution import METHODS
     from .attr.step_functions import STEP_SCORES_MAP
-    from .data.aggregation_functions import list_aggregation_functions
-    from .data.aggregator import list_aggregators
+    from .data.aggregation_functions import AGGREGATION_FUNCTIONS
+    from .data.aggregator import AGGREGATORS
 
-    if identifier in METHODS:
-        return METHODS.get(identifier)
-    if identifier in STEP_SCORES_MAP:
-        return STEP_SCORES_MAP.get(identifier)
-    if identifier in list_aggregators():
-        from .data import aggregator
-
-        return aggregator.get_aggregator(identifier) if hasattr(aggregator, "get_aggregator") else aggregator
-    if identifier in list_aggregation_functions():
-        from .data import aggregation_functions
-
-        getter = getattr(aggregation_functions, "get_aggregation_function", None)
-        return getter(identifier) if getter else aggregation_functions
+    for registry in (METHODS, STEP_SCORES_MAP, AGGREGATORS, AGGREGATION_FUNCTIONS):
+        if identifier in registry:
+            return registry.get(identifier)
     return None
 
 
