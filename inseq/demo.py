@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     html = out.show(display=False, return_html=True)
     target = Path(args.output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(f"<html><head><meta charset='utf-8'><title>inseq report</title></head><body>{html}</body></html>")
+    target.write_text(
+        f"<html><head><meta charset='utf-8'><title>inseq report</title></head><body>{html}</body></html>"
+    )
     print(f"Generated: {out.info['generated_texts'][0]!r}")
     print(f"HTML report written to {target.resolve()}")
     return 0

@@ -24,6 +24,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -193,6 +194,14 @@ def causal_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, 
     return sum(correct) / len(correct)
 
 
+def _causal_grad(model: PreTrainedModel, answer: int, x: torch.Tensor) -> torch.Tensor:
+    """Gradient of the probability of ``answer`` as next token wrt a batch of prompt embeddings."""
+    x = x.detach().requires_grad_(True)
+    probs = model(inputs_embeds=x).logits[:, -1].softmax(-1)
+    (grad,) = torch.autograd.grad(probs[:, answer].sum(), x)
+    return grad
+
+
 def causal_faithfulness(
     model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, examples: Sequence[CausalExample]
 ) -> dict[str, float]:
@@ -203,13 +212,7 @@ def causal_faithfulness(
         ids = torch.tensor(tokenizer(ex.prompt).input_ids)
         answer = tokenizer(ex.target_words[0]).input_ids[0]
 
-        def grad_fn(x: torch.Tensor) -> torch.Tensor:
-            x = x.detach().requires_grad_(True)
-            probs = model(inputs_embeds=x).logits[:, -1].softmax(-1)
-            (grad,) = torch.autograd.grad(probs[:, answer].sum(), x)
-            return grad
-
-        scores = gradient_scores(embedding(ids).detach(), grad_fn)
+        scores = gradient_scores(embedding(ids).detach(), partial(_causal_grad, model, answer))
         for method, score in scores.items():
             hits.setdefault(method, []).append(int(score.argmax()) == ex.gold_word_index)
     return {method: sum(h) / len(h) for method, h in hits.items()}
@@ -309,6 +312,14 @@ def translation_accuracy(
     return correct.float().mean().item()
 
 
+def _translation_grad(model: PreTrainedModel, prefix: torch.Tensor, token: int, x: torch.Tensor) -> torch.Tensor:
+    """Gradient of the probability of ``token`` after the decoder ``prefix`` wrt a batch of source embeddings."""
+    x = x.detach().requires_grad_(True)
+    logits = model(inputs_embeds=x, decoder_input_ids=prefix.expand(x.size(0), -1)).logits
+    (grad,) = torch.autograd.grad(logits[:, -1].softmax(-1)[:, token].sum(), x)
+    return grad
+
+
 def translation_faithfulness(
     model: MarianMTModel, tokenizer: PreTrainedTokenizerFast, examples: Sequence[TranslationExample]
 ) -> dict[str, float]:
@@ -325,14 +336,7 @@ def translation_faithfulness(
         tgt = torch.tensor(tokenizer(text_target=ex.target).input_ids)
         decoder_input_ids = shift_right(tgt[None], start)
         for position, gold in enumerate(ex.alignment):
-
-            def grad_fn(x: torch.Tensor, position: int = position) -> torch.Tensor:
-                x = x.detach().requires_grad_(True)
-                prefix = decoder_input_ids[:, : position + 1].expand(x.size(0), -1)
-                logits = model(inputs_embeds=x, decoder_input_ids=prefix).logits
-                (grad,) = torch.autograd.grad(logits[:, -1].softmax(-1)[:, tgt[position]].sum(), x)
-                return grad
-
+            grad_fn = partial(_translation_grad, model, decoder_input_ids[:, : position + 1], int(tgt[position]))
             scores = gradient_scores((encoder_embedding(src) * scale).detach(), grad_fn)
             for method, score in scores.items():
                 errors.setdefault(method, []).append(int(score[: len(ex.source_words)].argmax()) != gold)

@@ -274,8 +274,10 @@ def attributed_fn_values(ctx: AttributionContext, target_embeds=None, source_emb
     with torch.no_grad():
         enc = None
         if batch.is_encoder_decoder:
-            enc = ctx.scorer.encode(source_embeds) if source_embeds is not None else ctx.scorer.encode(
-                source_ids=batch.source_ids
+            enc = (
+                ctx.scorer.encode(source_embeds)
+                if source_embeds is not None
+                else ctx.scorer.encode(source_ids=batch.source_ids)
             )
         inputs = {"target_embeds": target_embeds} if target_embeds is not None else {"target_ids": batch.target_ids}
         for p0, p1 in _plain_chunks(ctx):

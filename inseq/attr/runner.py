@@ -194,7 +194,10 @@ def run_attribution(
     with attribution_progress(show_progress, request.method.method_name) as progress:
         for group in groups:
             batch = model.build_batch(
-                [examples[i] for i in group], request.attr_pos_start, request.attr_pos_end, request.include_eos_baseline
+                [examples[i] for i in group],
+                request.attr_pos_start,
+                request.attr_pos_end,
+                request.include_eos_baseline,
             )
             contrast = build_contrast(model, batch, request, [examples[i] for i in group], group)
             ctx = make_context(

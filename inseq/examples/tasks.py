@@ -441,9 +441,9 @@ def translation_examples(n: int, seed: int = 0, adjective_probability: float = 0
     return examples
 
 
-def eval_set(task: Literal["ioi", "copy", "translation"], size: int = 100) -> list[CausalExample] | list[
-    TranslationExample
-]:
+def eval_set(
+    task: Literal["ioi", "copy", "translation"], size: int = 100
+) -> list[CausalExample] | list[TranslationExample]:
     """Return the fixed held-in evaluation set of a task (same names and words as in training).
 
     Args:

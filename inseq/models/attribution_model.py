@@ -57,7 +57,7 @@ class AttributionModel:
     @device.setter
     def device(self, new_device: str | torch.device) -> None:
         name = str(new_device)
-        if name.split(":")[0] not in ("cpu", "cuda", "mps"):
+        if name.split(":", maxsplit=1)[0] not in ("cpu", "cuda", "mps"):
             raise ValueError(f"Unknown device {name!r}: use 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'.")
         if name.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"Device {name!r} was requested but CUDA is not available on this machine.")

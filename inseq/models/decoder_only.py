@@ -52,7 +52,11 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         """Examples of the contrastive side: each contrast target is a whole sequence (prompt included)."""
         out = []
         for i, ex in enumerate(examples):
-            ids = ex.target_ids if targets is None else self._encode_one(targets[i], False, not skip_special_tokens, True)
+            ids = (
+                ex.target_ids
+                if targets is None
+                else self._encode_one(targets[i], False, not skip_special_tokens, True)
+            )
             if len(ids) < 2:
                 raise ValueError(f"contrast_targets[{i}] must have at least 2 tokens, got {len(ids)}.")
             out.append(Example(None, ids, 1, ex.input_text, targets[i] if targets else ex.generated_text))

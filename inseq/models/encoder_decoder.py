@@ -159,7 +159,9 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
     ) -> torch.Tensor:
         """``(rows, len - logits_from, vocab)`` decoder logits of positions ``logits_from`` onwards."""
         inputs = (
-            {"decoder_inputs_embeds": target_embeds} if target_embeds is not None else {"decoder_input_ids": target_ids}
+            {"decoder_inputs_embeds": target_embeds}
+            if target_embeds is not None
+            else {"decoder_input_ids": target_ids}
         )
         length = (target_embeds if target_embeds is not None else target_ids).shape[1]
         out = self.model(

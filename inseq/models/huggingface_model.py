@@ -11,7 +11,6 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
-    AutoModelForSeq2SeqLM,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -108,7 +107,9 @@ class HuggingfaceModel(AttributionModel):
         if isinstance(model, PreTrainedModel):
             is_enc_dec = model.config.is_encoder_decoder
         elif isinstance(model, str):
-            config_kwargs = {k: v for k, v in (model_kwargs or {}).items() if k in ("revision", "token", "trust_remote_code")}
+            config_kwargs = {
+                k: v for k, v in (model_kwargs or {}).items() if k in ("revision", "token", "trust_remote_code")
+            }
             try:
                 is_enc_dec = AutoConfig.from_pretrained(model, **config_kwargs).is_encoder_decoder
             except (OSError, ValueError) as err:
@@ -201,8 +202,10 @@ class HuggingfaceModel(AttributionModel):
         return self.model.get_input_embeddings().weight
 
     def _move_model(self, device: str) -> None:
-        if self.device_map is not None or getattr(self.model, "is_loaded_in_8bit", False) or getattr(
-            self.model, "is_loaded_in_4bit", False
+        if (
+            self.device_map is not None
+            or getattr(self.model, "is_loaded_in_8bit", False)
+            or getattr(self.model, "is_loaded_in_4bit", False)
         ):
             logger.warning("The model is quantized or spread over devices: it is not moved to %s.", device)
             return

@@ -243,7 +243,7 @@ def reference_attribute(
             kwargs.update(
                 baselines=tuple(baselines), n_steps=n_steps, method=ig_method, return_convergence_delta=True
             )
-        attributions = captum.attribute(tuple(x.clone() for x in inputs), **kwargs)
+        attributions = captum.attribute(tuple(x.clone().requires_grad_() for x in inputs), **kwargs)
         if method == "integrated_gradients":
             attributions, delta = attributions
             scores["deltas"].append(float(delta.reshape(-1)[0]))

@@ -44,9 +44,7 @@ class Registry(Generic[T]):
         try:
             return self._items[identifier]
         except (KeyError, TypeError):
-            raise ValueError(
-                f"Unknown {self.kind} {identifier!r}. Available: {', '.join(self._items)}."
-            ) from None
+            raise ValueError(f"Unknown {self.kind} {identifier!r}. Available: {', '.join(self._items)}.") from None
 
     def __contains__(self, identifier: object) -> bool:
         return identifier in self._items

@@ -25,3 +25,4 @@ __all__ = [
     "SaliencyAttribution",
     "list_feature_attribution_methods",
 ]
+from . import internals_attribution, perturbation_attribution  # noqa: F401

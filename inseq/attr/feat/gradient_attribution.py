@@ -219,7 +219,7 @@ class CaptumAttribution(GradientAttribution):
         return self.captum_cls(forward)
 
     def _run(self, ctx: AttributionContext, captum_kwargs: dict[str, Any], max_chunk_size: int | None) -> MethodResult:
-        batch, model = ctx.batch, ctx.model
+        batch = ctx.batch
         src, tgt = ctx.input_embeds()
         src_base, tgt_base = ctx.baseline_embeds()
         want_tgt = ctx.wants_target

@@ -1,0 +1,1 @@
+"""Internals-based attribution methods (placeholder)."""
