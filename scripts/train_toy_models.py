@@ -177,7 +177,7 @@ def model_size_mb(folder: Path) -> float:
 
 # ------------------------------------------------------------------------------------------------------------ gpt2
 def causal_rows(tokenizer: PreTrainedTokenizerFast, examples: Sequence[CausalExample]) -> list[list[int]]:
-    return [tokenizer(ex.text).input_ids + [tokenizer.eos_token_id] for ex in examples]
+    return [ids + [tokenizer.eos_token_id] for ids in tokenizer([ex.text for ex in examples]).input_ids]
 
 
 def causal_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, examples: Sequence[CausalExample]):
@@ -218,10 +218,12 @@ def causal_faithfulness(
     return {method: sum(h) / len(h) for method, h in hits.items()}
 
 
-def train_gpt2(output: Path, steps: int, seed: int = 0) -> dict[str, object]:
+def train_gpt2(
+    output: Path, steps: int, seed: int = 0, n_inner: int = 512, ioi_fraction: float = 0.5, label_smoothing: float = 0.0
+) -> dict[str, object]:
     print(f"Training {GPT2_NAME} ({steps} steps)")
     set_determinism(seed)
-    examples = causal_examples(60_000, seed=seed)
+    examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction)
     raw = train_word_tokenizer(
         (ex.text for ex in examples),
         special_tokens=[EOT],
@@ -239,7 +241,7 @@ def train_gpt2(output: Path, steps: int, seed: int = 0) -> dict[str, object]:
         n_embd=128,
         n_layer=2,
         n_head=4,
-        n_inner=512,
+        n_inner=n_inner,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
@@ -255,7 +257,9 @@ def train_gpt2(output: Path, steps: int, seed: int = 0) -> dict[str, object]:
         b_ids, b_mask = ids[batch], mask[batch]
         logits = model(input_ids=b_ids, attention_mask=b_mask).logits[:, :-1]
         labels = b_ids[:, 1:].masked_fill(b_mask[:, 1:] == 0, -100)
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1))
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), labels.reshape(-1), label_smoothing=label_smoothing
+        )
 
     seconds = train_loop(model, len(examples), loss_fn, steps=steps, batch_size=32, lr=2e-3, seed=seed)
     model.generation_config = GenerationConfig(
@@ -287,8 +291,8 @@ def train_gpt2(output: Path, steps: int, seed: int = 0) -> dict[str, object]:
 def translation_rows(
     tokenizer: PreTrainedTokenizerFast, examples: Sequence[TranslationExample]
 ) -> tuple[list[list[int]], list[list[int]]]:
-    sources = [tokenizer(ex.source).input_ids for ex in examples]
-    targets = [tokenizer(text_target=ex.target).input_ids for ex in examples]
+    sources = tokenizer([ex.source for ex in examples]).input_ids
+    targets = tokenizer(text_target=[ex.target for ex in examples]).input_ids
     return sources, targets
 
 
@@ -596,10 +600,23 @@ def main() -> None:
     parser.add_argument("--gpt2-steps", type=int, default=3000)
     parser.add_argument("--marian-steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gpt2-mlp", type=int, default=512, help="GPT-2 MLP inner size")
+    parser.add_argument("--ioi-fraction", type=float, default=0.5)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--faithfulness-size", type=int, default=100)
     args = parser.parse_args()
+    global FAITHFULNESS_SIZE
+    FAITHFULNESS_SIZE = args.faithfulness_size
     results = {}
     if args.model in ("gpt2", "all"):
-        results[GPT2_NAME] = train_gpt2(args.output_dir, args.gpt2_steps, seed=args.seed)
+        results[GPT2_NAME] = train_gpt2(
+            args.output_dir,
+            args.gpt2_steps,
+            seed=args.seed,
+            n_inner=args.gpt2_mlp,
+            ioi_fraction=args.ioi_fraction,
+            label_smoothing=args.label_smoothing,
+        )
         print(json.dumps(results[GPT2_NAME], indent=2))
     if args.model in ("marian", "all"):
         results[MARIAN_NAME] = train_marian(args.output_dir, args.marian_steps, seed=args.seed)

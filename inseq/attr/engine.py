@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from ..models.attribution_model import AttributionModel
     from ..models.batch import AttributionBatch
 
+#: Upper bound on (positions x rows x tokens) handled by one batched backward pass: bounds peak memory.
+BACKWARD_TOKEN_BUDGET = 32768
+#: Upper bound on (rows x tokens) of one forward pass with gradients (integrated gradients' interpolation steps).
+FORWARD_TOKEN_BUDGET = 4096
+
 
 @dataclass
 class ContrastData:
@@ -80,20 +85,24 @@ class AttributionContext:
         """Target-side attributions: always for decoder-only models, on request for encoder-decoder ones."""
         return self.attribute_target or not self.batch.is_encoder_decoder
 
-    def chunks(self, rows: int = 1, max_size: int | None = None) -> Iterator[tuple[int, int]]:
+    def chunks(
+        self, rows: int = 1, max_size: int | None = None, progress_weight: float = 1.0
+    ) -> Iterator[tuple[int, int]]:
         """Split the grid into chunks ``(p0, p1)`` of target positions.
 
         A chunk of ``k`` positions ending at ``p1`` costs one forward over ``p1 - 1`` tokens plus ``k`` backward
         passes over the same tokens: ``k ≈ sqrt(2 p1)`` balances the shared forward against the extra tokens the
-        backward passes cover, and ``max_size`` bounds memory.
+        backward passes cover. Memory bounds ``k`` too: ``k * rows * p1`` stays within
+        :data:`BACKWARD_TOKEN_BUDGET` (``rows`` = copies of the batch in the pass), or ``max_size`` when given.
         """
         limit = max_size or self.max_chunk_size or 64
         p, end = self.grid_start, int(self.positions[-1]) + 1
         while p < end:
-            k = max(1, min(limit, round(math.sqrt(2 * (p + 8))), end - p))
+            budget = max(1, BACKWARD_TOKEN_BUDGET // max(1, rows * self.batch.size * p))
+            k = max(1, min(limit, budget, round(math.sqrt(2 * (p + 8))), end - p))
             yield p, p + k
             if self.progress is not None:
-                self.progress(k)
+                self.progress(k * progress_weight)
             p += k
 
     def input_embeds(self) -> tuple[torch.Tensor | None, torch.Tensor]:

@@ -82,7 +82,7 @@ class AttributeBaseArgs:
         default_factory=dict, help="JSON of keyword arguments for the tokenizer (tgt_lang sets forced_bos_token_id)."
     )
     generation_kwargs: dict = cli_arg(
-        default_factory=dict, help='JSON of keyword arguments for model.generate, e.g. \'{"max_new_tokens": 10}\'.'
+        default_factory=dict, help="JSON of keyword arguments for model.generate, e.g. '{\"max_new_tokens\": 10}'."
     )
     attribution_kwargs: dict = cli_arg(
         default_factory=dict, help="JSON of keyword arguments for the attribution method and attributed function."

@@ -73,26 +73,34 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         prefixes: list[list[int]] | None,
         generation_args: dict[str, Any],
     ) -> list[Example]:
+        """Generate a target for every source in one batched ``generate`` call (one call per forced prefix)."""
+        if prefixes is None:
+            rows = self._generate_rows(sources, None, generation_args)
+        else:
+            rows = [self._generate_rows([src], prefix, generation_args)[0] for src, prefix in zip(sources, prefixes)]
         examples = []
-        for text, src, prefix in zip(input_texts, sources, prefixes or [None] * len(sources)):
-            kwargs = dict(generation_args)
-            if prefix is not None:
-                kwargs["decoder_input_ids"] = torch.tensor([prefix], device=self.device)
-            with torch.no_grad():
-                out = self.model.generate(
-                    input_ids=torch.tensor([src], device=self.device),
-                    attention_mask=torch.ones(1, len(src), dtype=torch.long, device=self.device),
-                    **kwargs,
-                )
-            if not isinstance(out, torch.Tensor):
-                out = out.sequences
-            ids = out[0].tolist()
+        for text, src, ids in zip(input_texts, sources, rows):
             if self.eos_token_id in ids[1:]:
                 ids = ids[: ids.index(self.eos_token_id, 1) + 1]
             if ids[0] != self.bos_token_id:
                 ids = [self.bos_token_id] + ids
             examples.append(Example(src, ids, 1, text, self.decode([ids], True)[0]))
         return examples
+
+    def _generate_rows(
+        self, sources: list[list[int]], prefix: list[int] | None, generation_args: dict[str, Any]
+    ) -> list[list[int]]:
+        enc = self._pad_encoding(sources, False, False)
+        kwargs = dict(generation_args)
+        if prefix is not None:
+            kwargs["decoder_input_ids"] = torch.tensor([prefix], device=self.device)
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=enc.input_ids.to(self.device), attention_mask=enc.attention_mask.to(self.device), **kwargs
+            )
+        if not isinstance(out, torch.Tensor):
+            out = out.sequences
+        return out.tolist()
 
     def generate(
         self,

@@ -79,9 +79,9 @@ def _check_completeness(model: Any, inputs: list[str], texts: list[str], attribu
             delta = float(seq.step_scores["deltas"][col])
             # The delta returned is exactly the completeness gap of the returned attributions...
             assert float(total[col]) - gap == pytest.approx(delta, abs=1e-5 * abs(gap) + 1e-9)
-            # ...and with 64 Gauss-Legendre steps it is small compared with the change of the function (random tiny
-            # models have rough integrands: a few percent at most).
-            assert abs(delta) <= 2.5e-2 * abs(gap) + 1e-9, (i, pos, delta, gap)
+            # ...and with 64 Gauss-Legendre steps it is small: a few percent of the function's value (on the random
+            # tiny models f(x) and f(baseline) are close, so the gap alone is a poor scale).
+            assert abs(delta) <= 2.5e-2 * max(abs(gap), f_x), (i, pos, delta, gap)
 
 
 def test_ig_completeness_decoder_only(gpt2: Any) -> None:

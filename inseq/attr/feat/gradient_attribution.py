@@ -12,6 +12,7 @@ its methods, with batched rather than sequential passes.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +20,7 @@ import captum.attr as captum_attr
 import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
-from ..engine import AttributionContext, attributed_fn_values
+from ..engine import FORWARD_TOKEN_BUDGET, AttributionContext, attributed_fn_values
 from ..step_functions import StepFunctionArgs
 from .feature_attribution import FeatureAttribution, MethodResult
 
@@ -56,6 +57,7 @@ class GradientAttribution(FeatureAttribution):
         repeat: int,
         combine: Any,
         max_chunk_size: int | None = None,
+        progress_weight: float = 1.0,
     ) -> None:
         """Run the chunked backward passes on inputs ``src``/``tgt`` (``repeat`` copies of the batch each).
 
@@ -66,7 +68,7 @@ class GradientAttribution(FeatureAttribution):
         want_tgt = ctx.wants_target
         tgt = tgt.detach().requires_grad_(want_tgt)
         enc = ctx.scorer.encode(src, repeat=repeat) if batch.is_encoder_decoder else None
-        for p0, p1 in ctx.chunks(max_size=max_chunk_size):
+        for p0, p1 in ctx.chunks(rows=repeat, max_size=max_chunk_size, progress_weight=progress_weight):
             values = ctx.scorer.score(p0, p1, repeat=repeat, target_embeds=tgt, encoder_outputs=enc)
             inputs = [x for x in (src, tgt if want_tgt else None) if x is not None]
             grads = list(_batched_grads(values, inputs, retain_graph=enc is not None))
@@ -150,7 +152,14 @@ class IntegratedGradientsAttribution(GradientAttribution):
         result = MethodResult(source=_alloc(ctx, src), target=_alloc(ctx, tgt) if ctx.wants_target else None)
         total_src = torch.zeros_like(result.source) if result.source is not None else None
         total_tgt = torch.zeros_like(result.target) if result.target is not None else None
-        per_pass = max(1, (internal_batch_size or n_steps * ctx.batch.size) // ctx.batch.size)
+        if internal_batch_size is None:
+            tokens = ctx.batch.size * (
+                ctx.batch.target_ids.shape[1] + (ctx.batch.source_ids.shape[1] if src is not None else 0)
+            )
+            per_pass = max(1, min(n_steps, FORWARD_TOKEN_BUDGET // max(1, tokens)))
+        else:
+            per_pass = max(1, internal_batch_size // ctx.batch.size)
+        n_passes = math.ceil(n_steps / per_pass)
         for start in range(0, n_steps, per_pass):
             a = torch.tensor(alphas[start : start + per_pass], dtype=tgt.dtype, device=tgt.device)
             w = torch.tensor(step_sizes[start : start + per_pass], dtype=torch.float32)
@@ -169,7 +178,7 @@ class IntegratedGradientsAttribution(GradientAttribution):
                     summed = (grads.unflatten(1, (n, rows // n)).float().cpu() * w.view(1, n, 1, 1, 1)).sum(1)
                     total[:, ctx.grid_columns(p0, p1), : summed.shape[2]] += summed.transpose(0, 1)
 
-            self._gradients(ctx, s_src, scaled(tgt, tgt_base), n, combine, max_chunk_size)
+            self._gradients(ctx, s_src, scaled(tgt, tgt_base), n, combine, max_chunk_size, 1 / n_passes)
         if total_src is not None:
             result.source = total_src * (src - src_base).float().cpu().unsqueeze(1)
         if total_tgt is not None:

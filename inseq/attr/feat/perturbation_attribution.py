@@ -103,8 +103,9 @@ class OcclusionAttribution(FeatureAttribution):
         stride_args = _per_input(strides, n_inputs, "strides")
         widths = [1 if w is None else _token_window(w, hidden, "sliding_window_shapes") for w in windows]
         steps = [_token_stride(s, "strides") for s in stride_args]
-        if perturbations_per_eval is not None and (not isinstance(perturbations_per_eval, int) or
-                                                   perturbations_per_eval < 1):
+        if perturbations_per_eval is not None and (
+            not isinstance(perturbations_per_eval, int) or perturbations_per_eval < 1
+        ):
             raise ValueError(f"perturbations_per_eval must be a positive integer, got {perturbations_per_eval!r}.")
         p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
         per_eval = perturbations_per_eval or max(1, _ROW_POSITION_BUDGET // (batch.size * (p1 - p0)))
@@ -141,7 +142,6 @@ class OcclusionAttribution(FeatureAttribution):
         enc: Any = None,
     ) -> torch.Tensor:
         """``(batch, n_positions, len)`` mean absolute change over the windows covering each token."""
-        batch = ctx.batch
         n, length = embeds.shape[:2]
         p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
         if side == "target":
@@ -171,8 +171,7 @@ class OcclusionAttribution(FeatureAttribution):
                 weight = valid.float().unsqueeze(-1)
                 total[:, :, s : s + width] += diffs[c].nan_to_num().unsqueeze(-1) * weight
                 count[:, :, s : s + width] += weight
-        out = total / count
-        return out
+        return total / count
 
 
 def _per_input(value: Any, n_inputs: int, name: str) -> list[Any]:
@@ -187,3 +186,101 @@ def _per_input(value: Any, n_inputs: int, name: str) -> list[Any]:
             return [value[0]] * n_inputs
         raise ValueError(f"{name} has {len(value)} entries but the method has {n_inputs} inputs (source, target).")
     return [value] * n_inputs
+
+
+class LimeAttribution(FeatureAttribution):
+    """LIME (Ribeiro et al., 2016) in token space: a weighted ridge model fit on randomly masked inputs.
+
+    Each sample masks every attributed token with probability ``mask_prob`` (special tokens never), replacing it
+    with the UNK (``mask_token="unk"``) or padding (``"pad"``) token. One forward per sample gives the attributed
+    function at every target position; position ``p`` fits ``sklearn.linear_model.Ridge`` on the presence of its
+    prefix tokens (decoder-only) or of the source tokens (encoder-decoder), weighting each sample by the number of
+    unchanged tokens. The coefficient of each token is repeated over the embedding dimension (granular output).
+    Sampling uses a ``torch.Generator`` seeded with ``seed``, so results are reproducible. Target-side attribution
+    of encoder-decoder models is not supported (as in inseq 0.7).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "lime")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?", n_samples=100, seed=1)  # doctest: +SKIP
+    """
+
+    method_name = "lime"
+    output_kind = "granular"
+    supports_attribute_target = False
+
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        n_samples: int = 50,
+        mask_prob: float = 0.3,
+        mask_token: str = "unk",
+        alpha: float = 1.0,
+        seed: int = 42,
+        perturbations_per_eval: int | None = None,
+        show_progress: bool = False,
+    ) -> MethodResult:
+        """Fit one LIME model per attributed position.
+
+        Args:
+            ctx: The engine context.
+            n_samples: Number of perturbed samples per example.
+            mask_prob: Probability of masking each token in a sample.
+            mask_token: ``"unk"`` or ``"pad"``: the replacement of masked tokens.
+            alpha: Ridge regularisation strength.
+            seed: Seed of the sampling generator.
+            perturbations_per_eval: Samples run in one forward (default: as many as fit a memory budget).
+            show_progress: Accepted for compatibility (the engine shows progress).
+        """
+        from sklearn.linear_model import Ridge
+
+        if mask_token not in ("unk", "pad"):
+            raise ValueError(f"mask_token must be 'unk' or 'pad', got {mask_token!r}.")
+        if not isinstance(n_samples, int) or n_samples < 2:
+            raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
+        if not 0 < mask_prob < 1:
+            raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob!r}.")
+        model, batch = ctx.model, ctx.batch
+        enc_dec = batch.is_encoder_decoder
+        replacement = model.unk_token_id if mask_token == "unk" else model.pad_token_id
+        ids = batch.source_ids if enc_dec else batch.target_ids
+        valid = (batch.source_mask if enc_dec else batch.target_mask).bool().cpu()
+        special = torch.tensor([[int(t) in set(model.special_tokens_ids) for t in row] for row in ids.tolist()])
+        maskable = valid & ~special
+        n, length = ids.shape
+        generator = torch.Generator().manual_seed(seed)
+        masked = (torch.rand(n_samples, n, length, generator=generator) < mask_prob) & maskable.unsqueeze(0)
+        p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
+        per_eval = perturbations_per_eval or max(1, _ROW_POSITION_BUDGET // (n * (p1 - p0)))
+        values = torch.zeros(n_samples, n, ctx.n_positions)
+        with torch.no_grad():
+            enc = ctx.scorer.encode(source_ids=batch.source_ids) if enc_dec else None
+            for first in range(0, n_samples, per_eval):
+                group = masked[first : first + per_eval]
+                k = group.shape[0]
+                perturbed = torch.where(group.to(ids.device), replacement, ids.unsqueeze(0)).flatten(0, 1)
+                if enc_dec:
+                    embeds = model.embed_ids(batch.target_ids).repeat(k, 1, 1)
+                    enc_k = ctx.scorer.encode(source_ids=perturbed, repeat=k)
+                else:
+                    embeds, enc_k = model.embed_ids(perturbed, as_targets=True), enc
+                scores = ctx.scorer.score(p0, p1, repeat=k, target_embeds=embeds, encoder_outputs=enc_k)
+                values[first : first + k] = scores.float().cpu().view(k, n, -1)
+        hidden = model.model.get_input_embeddings().weight.shape[-1]
+        grid = torch.full((n, ctx.n_positions, length), float("nan"))
+        present = (~masked).float()
+        for b in range(n):
+            for col, p in enumerate(ctx.positions.tolist()):
+                if not bool(ctx.active[b, col]):
+                    continue
+                upto = length if enc_dec else p
+                features = present[:, b, :upto]
+                weights = (features * valid[b, :upto].float()).sum(-1)
+                ridge = Ridge(alpha=alpha)
+                ridge.fit(features.numpy(), values[:, b, col].numpy(), sample_weight=weights.numpy())
+                grid[b, col, :upto] = torch.from_numpy(ridge.coef_).float()
+        out = grid.unsqueeze(-1).expand(*grid.shape, hidden).clone()
+        if ctx.progress is not None:
+            ctx.progress(ctx.n_positions)
+        return MethodResult(source=out, target=None) if enc_dec else MethodResult(target=out)
