@@ -95,7 +95,11 @@ def random_texts(tokenizer: Any, prompt_len: int, gen_len: int, seed: int = 0) -
         prompt = "".join(" " + w for w in chosen[:prompt_len])
         full = prompt + "".join(" " + w for w in chosen[prompt_len:])
         prompt_ids, full_ids = tokenizer(prompt)["input_ids"], tokenizer(full)["input_ids"]
-        if len(prompt_ids) == prompt_len and len(full_ids) == prompt_len + gen_len and full_ids[:prompt_len] == prompt_ids:
+        if (
+            len(prompt_ids) == prompt_len
+            and len(full_ids) == prompt_len + gen_len
+            and full_ids[:prompt_len] == prompt_ids
+        ):
             return prompt, full
     raise RuntimeError(f"could not build texts of exactly {prompt_len}+{gen_len} tokens")
 
@@ -109,7 +113,9 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def worker(impl: str, method: str, prompt_len: int, gen_len: int, model_path: Path, threads: int, n_steps: int) -> dict:
+def worker(
+    impl: str, method: str, prompt_len: int, gen_len: int, model_path: Path, threads: int, n_steps: int
+) -> dict:
     """One measurement (run in its own process): load, warm up, then time one attribution."""
     import torch
 

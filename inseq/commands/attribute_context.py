@@ -555,7 +555,7 @@ def visualize_attribute_context(
     show = args.show_viz if args is not None else True
     import io
 
-    console = Console(record=True, width=120, file=None if show else io.StringIO())
+    console = Console(record=True, width=120, file=None if show else io.StringIO(), color_system="truecolor")
     std_t = args.context_sensitivity_std_threshold if args else 1.0
     attr_t = args.attribution_std_threshold if args else 1.0
     topk = args.attribution_topk if args else None

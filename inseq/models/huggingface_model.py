@@ -328,9 +328,14 @@ class HuggingfaceModel(AttributionModel):
             text = str(tok)
             if skip_special_tokens and text in set(self.special_tokens):
                 continue
-            clean = text if text in set(self.special_tokens) else self.tokenizer.convert_tokens_to_string([text])
+            clean = " → ".join(self._clean_token(part) for part in text.split(" → "))
             cleaned.append(TokenWithId(clean, tok.id) if isinstance(tok, TokenWithId) else clean)
         return cleaned
+
+    def _clean_token(self, token: str) -> str:
+        if token in set(self.special_tokens):
+            return token
+        return self.tokenizer.convert_tokens_to_string([token])
 
     def tokens_with_ids(self, ids: list[int]) -> list[TokenWithId]:
         """:class:`TokenWithId` list for a sequence of ids."""

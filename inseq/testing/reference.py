@@ -120,9 +120,7 @@ def _ids(values: list[int], device: Any) -> torch.Tensor:
     return torch.tensor([values], dtype=torch.long, device=device)
 
 
-def _forward_logits(
-    model: Any, target_embeds: torch.Tensor, source_embeds: torch.Tensor | None
-) -> torch.Tensor:
+def _forward_logits(model: Any, target_embeds: torch.Tensor, source_embeds: torch.Tensor | None) -> torch.Tensor:
     """``(rows, vocab)`` logits of the last prefix position, no padding (all-ones masks)."""
     hf = model.model
     rows, length = target_embeds.shape[:2]
@@ -240,9 +238,7 @@ def reference_attribute(
         if method == "saliency":
             kwargs["abs"] = True
         elif method == "integrated_gradients":
-            kwargs.update(
-                baselines=tuple(baselines), n_steps=n_steps, method=ig_method, return_convergence_delta=True
-            )
+            kwargs.update(baselines=tuple(baselines), n_steps=n_steps, method=ig_method, return_convergence_delta=True)
         attributions = captum.attribute(tuple(x.clone().requires_grad_() for x in inputs), **kwargs)
         if method == "integrated_gradients":
             attributions, delta = attributions

@@ -42,7 +42,9 @@ def _probability(model: Any, target_embeds: torch.Tensor, source_embeds: torch.T
         if source_embeds is None:
             logits = model.model(inputs_embeds=target_embeds, use_cache=False).logits
         else:
-            logits = model.model(inputs_embeds=source_embeds, decoder_inputs_embeds=target_embeds, use_cache=False).logits
+            logits = model.model(
+                inputs_embeds=source_embeds, decoder_inputs_embeds=target_embeds, use_cache=False
+            ).logits
     return float(logits[0, -1].softmax(-1)[target_id])
 
 
@@ -97,7 +99,9 @@ def test_ig_delta_shrinks_with_steps(gpt2: Any) -> None:
     """More integration steps do not make the completeness gap larger (on average)."""
     deltas = []
     for n_steps in (2, 64):
-        out = gpt2.attribute(PROMPTS[:1], TEXTS[:1], n_steps=n_steps, return_convergence_delta=True, show_progress=False)
+        out = gpt2.attribute(
+            PROMPTS[:1], TEXTS[:1], n_steps=n_steps, return_convergence_delta=True, show_progress=False
+        )
         deltas.append(float(out[0].step_scores["deltas"].abs().mean()))
     assert deltas[1] <= deltas[0]
 

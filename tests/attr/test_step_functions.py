@@ -108,7 +108,9 @@ def test_builtins_match_hand_computation(gpt2: Any, same_contrast: bool) -> None
 
 def test_perplexity_is_exp_of_crossentropy(gpt2: Any) -> None:
     """Documented fix: exp(CE), not inseq 0.7's 2 ** CE."""
-    out = gpt2.attribute(PROMPTS, TEXTS, method="dummy", step_scores=["perplexity", "crossentropy"], show_progress=False)
+    out = gpt2.attribute(
+        PROMPTS, TEXTS, method="dummy", step_scores=["perplexity", "crossentropy"], show_progress=False
+    )
     for seq in out:
         torch.testing.assert_close(seq.step_scores["perplexity"], seq.step_scores["crossentropy"].exp())
 
@@ -133,7 +135,9 @@ def test_mc_dropout_prob_avg_keeps_eval_mode(gpt2: Any) -> None:
 
 def test_mc_dropout_needs_two_steps(gpt2: Any) -> None:
     with pytest.raises(ValueError, match="n_mcd_steps"):
-        gpt2.attribute(PROMPTS, TEXTS, method="dummy", step_scores=["mc_dropout_prob_avg"], n_mcd_steps=1, show_progress=False)
+        gpt2.attribute(
+            PROMPTS, TEXTS, method="dummy", step_scores=["mc_dropout_prob_avg"], n_mcd_steps=1, show_progress=False
+        )
     assert not gpt2.model.training
 
 

@@ -341,7 +341,7 @@ def test_attribute_context_decoder_only_context_dependence(gpt2_model, tmp_path:
     assert "".join(out.input_context_tokens).replace("Ġ", " ").strip() == "dog dog dog dog dog dog"
     assert AttributeContextOutput.load(tmp_path / "c.json") == out
     html = (tmp_path / "c.html").read_text()
-    assert "dodger" in html or "#1e90ff" in html.lower()
+    assert "#0087ff" in html.lower()  # bold dodger_blue1 CTI token
     check_html(tmp_path / "c.html")
 
 

@@ -128,7 +128,11 @@ def test_generated_text_must_continue_prompt(gpt2: Any) -> None:
 def test_contrast_sources_need_encoder_decoder(gpt2: Any) -> None:
     with pytest.raises(ValueError, match="contrast_sources"):
         gpt2.attribute(
-            ["the cat"], ["the cat sat"], step_scores=["contrast_prob"], contrast_sources=["a dog"], show_progress=False
+            ["the cat"],
+            ["the cat sat"],
+            step_scores=["contrast_prob"],
+            contrast_sources=["a dog"],
+            show_progress=False,
         )
 
 
