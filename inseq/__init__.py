@@ -40,11 +40,13 @@ def get_version() -> str:
 
 
 def __getattr__(name: str):
-    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing.
-    if name in ("examples", "testing", "commands"):
-        import importlib
+    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing, inseq.commands.
+    import importlib
 
+    if name in ("examples", "testing", "commands", "faithfulness"):
         return importlib.import_module(f".{name}", __name__)
+    if name == "attribute_context":
+        return importlib.import_module(".commands.attribute_context", __name__).attribute_context
     raise AttributeError(f"module 'inseq' has no attribute {name!r}")
 
 
