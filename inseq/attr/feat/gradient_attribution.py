@@ -178,7 +178,9 @@ class IntegratedGradientsAttribution(GradientAttribution):
                     summed = (grads.unflatten(1, (n, rows // n)).float().cpu() * w.view(1, n, 1, 1, 1)).sum(1)
                     total[:, ctx.grid_columns(p0, p1), : summed.shape[2]] += summed.transpose(0, 1)
 
-            self._gradients(ctx, s_src, scaled(tgt, tgt_base), n, combine, max_chunk_size, 1 / n_passes)
+            # the target moves along the path only when it is attributed; otherwise it keeps its real value
+            s_tgt = scaled(tgt, tgt_base) if ctx.wants_target else tgt.repeat(n, 1, 1)
+            self._gradients(ctx, s_src, s_tgt, n, combine, max_chunk_size, 1 / n_passes)
         if total_src is not None:
             result.source = total_src * (src - src_base).float().cpu().unsqueeze(1)
         if total_tgt is not None:
@@ -196,7 +198,9 @@ class IntegratedGradientsAttribution(GradientAttribution):
         if result.target is not None:
             total += _prefix_only(result.target, ctx).sum((-1, -2))
         f_in = attributed_fn_values(ctx)
-        f_base = attributed_fn_values(ctx, target_embeds=tgt_base, source_embeds=src_base)
+        f_base = attributed_fn_values(
+            ctx, target_embeds=tgt_base if ctx.wants_target else None, source_embeds=src_base
+        )
         return total - (f_in - f_base)
 
 
