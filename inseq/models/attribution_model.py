@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import torch
 
 from ..attr.feat.feature_attribution import FeatureAttribution
-from ..utils.errors import LengthMismatchError, MissingAttributionMethodError
+from ..utils.errors import MissingAttributionMethodError
 
 logger = logging.getLogger(__name__)
 
@@ -199,21 +197,3 @@ def _frozen(module: torch.nn.Module):
     finally:
         for p, flag in zip(module.parameters(), flags):
             p.requires_grad_(flag)
-
-
-def check_lengths(name_a: str, a: Sequence, name_b: str, b: Sequence) -> None:
-    """Raise :class:`LengthMismatchError` when two sequences that must pair up do not."""
-    if len(a) != len(b):
-        raise LengthMismatchError(f"{name_a} has {len(a)} elements but {name_b} has {len(b)}: they must match.")
-
-
-def signature_params(fn: Callable) -> set[str]:
-    """Keyword parameter names of a callable (excluding its first positional argument)."""
-    params = list(inspect.signature(fn).parameters.values())
-    return {p.name for p in params[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-def warn_unused(unused: dict[str, Any]) -> None:
-    """Warn about keyword arguments no component used."""
-    if unused:
-        warnings.warn(f"Unused arguments during attribution: {sorted(unused)}.", stacklevel=3)
