@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ..data.attribution import (
@@ -65,6 +67,7 @@ def build_output(
             source_tokens = batch.target_tokens[b][:start]
         src = _columns(result.source, b, cols, len(source_tokens)) if result.source is not None else None
         tgt = _mask_future(_columns(result.target, b, cols, end), start) if result.target is not None else None
+        _warn_non_finite(b, start, src, tgt, {name: values[b, cols] for name, values in scores.items()})
         extra = {"_num_dimensions": method.num_extra_dims} if method.output_kind == "multidim" else {}
         sequences.append(
             seq_cls(
@@ -81,6 +84,30 @@ def build_output(
         )
     steps = _step_outputs(step_cls, ctx, sequences, method) if output_step_attributions else None
     return FeatureAttributionOutput(sequence_attributions=sequences, step_attributions=steps, info={})
+
+
+def _warn_non_finite(index: int, start: int, src, tgt, scores: dict[str, torch.Tensor]) -> None:
+    """Warn (instead of failing silently) when a model produced NaN or infinite scores where values are expected."""
+    problems = []
+    if src is not None and not torch.isfinite(src).all():
+        cols = (~torch.isfinite(src)).flatten(2).any(-1).any(0).nonzero().flatten() + start
+        problems.append(f"source attributions at positions {cols.tolist()}")
+    if tgt is not None:
+        rows = torch.arange(tgt.shape[0]).unsqueeze(1) < (start + torch.arange(tgt.shape[1])).unsqueeze(0)
+        bad = ~torch.isfinite(tgt.flatten(2)).all(-1) & rows
+        if bad.any():
+            problems.append(f"target attributions at positions {(bad.any(0).nonzero().flatten() + start).tolist()}")
+    for name, values in scores.items():
+        if not torch.isfinite(values).all():
+            problems.append(
+                f"step score {name!r} at positions {((~torch.isfinite(values)).nonzero().flatten() + start).tolist()}"
+            )
+    if problems:
+        warnings.warn(
+            f"Sequence {index}: non-finite values in {'; '.join(problems)}. The model may overflow in this precision "
+            "(try float32) or the attributed function may be undefined there (e.g. log of zero).",
+            stacklevel=4,
+        )
 
 
 def _pad_stack(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
