@@ -219,7 +219,12 @@ def causal_faithfulness(
 
 
 def train_gpt2(
-    output: Path, steps: int, seed: int = 0, n_inner: int = 512, ioi_fraction: float = 0.5, label_smoothing: float = 0.0
+    output: Path,
+    steps: int,
+    seed: int = 0,
+    n_inner: int = 512,
+    ioi_fraction: float = 0.5,
+    label_smoothing: float = 0.0,
 ) -> dict[str, object]:
     print(f"Training {GPT2_NAME} ({steps} steps)")
     set_determinism(seed)
@@ -495,6 +500,11 @@ Copy ({FAITHFULNESS_SIZE} examples):
 
 {_methods_table(r["faithfulness_copy"], "top-1 on gold token")}
 
+On IOI, most of the other peaks of saliency and input x gradient are on the repeated subject name (` John` in the
+example above): it is causally needed, since it is what rules that name out as the answer. Integrated gradients
+(zero baseline) mostly peaks on the last prompt token (` to`). For saliency and input x gradient, the copy task
+gives the cleanest single-token gold attribution.
+
 ## Training
 
 {r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences (half IOI,
@@ -544,12 +554,14 @@ word (the gold alignment).
 
 ## Task
 
-- Source language *Vesk*: `DET [ADJ] NOUN VERB DET [ADJ] NOUN .` (2 determiners, 16 nouns, 12 adjectives,
-  12 verbs).
+- Source language *Vesk*: `DET_SUBJ [ADJ] NOUN VERB DET_OBJ [ADJ] NOUN PUNCT` (4 case-marked determiners,
+  16 nouns, 12 adjectives, 12 verbs, final `.`, `?` or `!`).
 - Target language *Tolu*: each word translated with the lexicon, adjectives after their noun and the verb at the
-  end: `DET NOUN [ADJ] DET NOUN [ADJ] VERB .`
+  end: `DET_SUBJ NOUN [ADJ] DET_OBJ NOUN [ADJ] VERB PUNCT`.
+- No word occurs twice in a sentence (distinct nouns and adjectives, case-marked determiners), so the gold alignment
+  is never ambiguous.
 
-Example: `ka blen brok dask te fen.` ("the big dog sees a cat.") -> `lo tami amo ni lona bakora.`, alignment
+Example: `ka blen brok dask ti fen.` ("the big dog sees a cat.") -> `lo tami amo na lona bakora.`, alignment
 (target word -> source word) `0 2 1 4 5 3 6`. The lexicon, the generators, the gold alignments and the held-in
 evaluation set are in `inseq.examples.tasks`. The tokenizer appends `</s>` to sources and targets; generation starts
 from `<pad>` as in Marian models.
@@ -564,6 +576,9 @@ probability of each target word given the reference prefix, scores aggregated wi
 (`</s>` excluded) is not the gold one ({FAITHFULNESS_SIZE} sentences).
 
 {_methods_table(r["alignment_error"], "alignment error")}
+
+Most integrated-gradients errors are on the object determiner (`lu`/`na`), whose peak falls on the object noun or the
+subject determiner; saliency and input x gradient recover nearly every alignment.
 
 ## Training
 
@@ -584,9 +599,9 @@ from inseq.examples import get_example_model_path
 path = get_example_model_path("{MARIAN_NAME}")
 model = AutoModelForSeq2SeqLM.from_pretrained(path)
 tokenizer = AutoTokenizer.from_pretrained(path)
-inputs = tokenizer("ka blen brok dask te fen.", return_tensors="pt")
+inputs = tokenizer("ka blen brok dask ti fen.", return_tensors="pt")
 print(tokenizer.decode(model.generate(**inputs)[0], skip_special_tokens=True))
-# lo tami amo ni lona bakora.
+# lo tami amo na lona bakora.
 ```
 """
     (folder / "README.md").write_text(card)
@@ -597,8 +612,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["gpt2", "marian", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--gpt2-steps", type=int, default=3000)
-    parser.add_argument("--marian-steps", type=int, default=3000)
+    parser.add_argument("--gpt2-steps", type=int, default=4000)
+    parser.add_argument("--marian-steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpt2-mlp", type=int, default=512, help="GPT-2 MLP inner size")
     parser.add_argument("--ioi-fraction", type=float, default=0.5)

@@ -11,8 +11,8 @@ Available models:
   (``"When Mary and John went to the store, John gave a drink to"`` -> ``" Mary."``) and copying
   (``"Alice Bob Tom Anna. Alice Bob"`` -> ``" Tom Anna."``).
 * ``"toy-marian-translation"``: a 2+2-layer Marian encoder-decoder (``AutoModelForSeq2SeqLM``) translating between
-  two made-up languages word by word with a reordering rule (``"ka blen brok dask te fen."`` ->
-  ``"lo tami amo ni lona bakora."``).
+  two made-up languages word by word with a reordering rule (``"ka blen brok dask ti fen."`` ->
+  ``"lo tami amo na lona bakora."``).
 
 Example:
     >>> from transformers import AutoModelForCausalLM, AutoTokenizer

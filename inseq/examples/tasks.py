@@ -12,6 +12,9 @@ Two families of tasks are defined here, each with a deterministic, seeded genera
 * Encoder-decoder task (the ``toy-marian-translation`` model): word-by-word translation between two made-up
   languages, *Vesk* (source, subject-verb-object, adjectives before nouns) and *Tolu* (target, verb at the end,
   adjectives after nouns). Every target word is the translation of exactly one source word: the gold alignment.
+  Determiners are marked for case and the two nouns (and adjectives) of a sentence differ, so no word occurs twice
+  in a sentence and the gold alignment is never ambiguous; the final punctuation (``.``, ``?`` or ``!``) is carried
+  over, so even the last target word is determined by one source word.
 
 Words are split like the toy tokenizers split them (one leading space kept with the word, punctuation apart), so
 for the toy models the *i*-th word of a text is its *i*-th token (the Marian tokenizer appends ``</s>`` after the
@@ -90,9 +93,11 @@ IOI_TEMPLATES: tuple[str, ...] = (
 
 #: Lexicon of the toy translation task: concept -> (category, Vesk source word, Tolu target word).
 LEXICON: dict[str, tuple[str, str, str]] = {
-    # determiners
-    "the": ("det", "ka", "lo"),
-    "a": ("det", "te", "ni"),
+    # determiners, marked for case: subject (nominative) and object (accusative)
+    "the (subject)": ("det_subject", "ka", "lo"),
+    "a (subject)": ("det_subject", "te", "ni"),
+    "the (object)": ("det_object", "ko", "lu"),
+    "a (object)": ("det_object", "ti", "na"),
     # nouns
     "dog": ("noun", "brok", "tami"),
     "cat": ("noun", "fen", "lona"),
@@ -136,6 +141,10 @@ LEXICON: dict[str, tuple[str, str, str]] = {
     "visits": ("verb", "wrel", "patulo"),
     "draws": ("verb", "yark", "rasimo"),
     "wants": ("verb", "zemt", "sekuna"),
+    # sentence-final punctuation, kept as is
+    "statement": ("punct", ".", "."),
+    "question": ("punct", "?", "?"),
+    "exclamation": ("punct", "!", "!"),
 }
 
 _WORD_RE = re.compile(r" ?[A-Za-z]+| ?[^\sA-Za-z]")
@@ -236,16 +245,16 @@ class TranslationExample:
     """One Vesk -> Tolu translation example with its gold word alignment.
 
     Attributes:
-        source: Source (Vesk) sentence, e.g. ``"ka blen brok dask te fen."``.
-        target: Reference (Tolu) translation, e.g. ``"lo tami amo ni lona bakora."``.
+        source: Source (Vesk) sentence, e.g. ``"ka blen brok dask ti fen."``.
+        target: Reference (Tolu) translation, e.g. ``"lo tami amo na lona bakora."``.
         source_words: Words of ``source`` (one token each for the toy tokenizer, which then appends ``</s>``).
         target_words: Words of ``target``.
         alignment: For each target word, the index in ``source_words`` of the source word it translates.
 
     Example:
-        >>> ex = translate("ka blen brok dask te fen.")
+        >>> ex = translate("ka blen brok dask ti fen.")
         >>> ex.target, ex.alignment
-        ('lo tami amo ni lona bakora.', (0, 2, 1, 4, 5, 3, 6))
+        ('lo tami amo na lona bakora.', (0, 2, 1, 4, 5, 3, 6))
     """
 
     source: str
@@ -371,8 +380,8 @@ def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5) -> list[Ca
 def translate(source: str) -> TranslationExample:
     """Translate a Vesk sentence into Tolu with the lexicon and the reordering rule, giving the gold alignment.
 
-    Vesk is ``DET [ADJ] NOUN VERB DET [ADJ] NOUN .``; Tolu puts each adjective after its noun and the verb at the end:
-    ``DET NOUN [ADJ] DET NOUN [ADJ] VERB .``.
+    Vesk is ``DET_SUBJ [ADJ] NOUN VERB DET_OBJ [ADJ] NOUN PUNCT``; Tolu puts each adjective after its noun and the
+    verb at the end: ``DET_SUBJ NOUN [ADJ] DET_OBJ NOUN [ADJ] VERB PUNCT``.
 
     Args:
         source: A Vesk sentence following that grammar.
@@ -381,26 +390,26 @@ def translate(source: str) -> TranslationExample:
         The example with the reference translation and alignment.
 
     Example:
-        >>> translate("te relk krem ka grun kul.").target
-        'ni kavi lo ripa ule gotara.'
+        >>> translate("te relk krem ko grun kul?").target
+        'ni kavi lu ripa ule gotara?'
     """
     words = [w.strip() for w in split_words(source)]
-    if not words or words[-1] != ".":
-        raise ValueError(f"Source {source!r} must end with a period")
+    if not words or _CATEGORY.get(words[-1]) != "punct":
+        raise ValueError(f"Source {source!r} must end with '.', '?' or '!'")
     verb_positions = [i for i, w in enumerate(words) if _CATEGORY.get(w) == "verb"]
     if len(verb_positions) != 1:
         raise ValueError(f"Source {source!r} must contain exactly one verb")
     verb = verb_positions[0]
     order: list[int] = []
-    for start, end in ((0, verb), (verb + 1, len(words) - 1)):
+    for start, end, det in ((0, verb, "det_subject"), (verb + 1, len(words) - 1, "det_object")):
         phrase = list(range(start, end))
         cats = [_CATEGORY.get(words[i]) for i in phrase]
-        if cats not in (["det", "noun"], ["det", "adj", "noun"]):
-            raise ValueError(f"Noun phrase {[words[i] for i in phrase]} must be DET [ADJ] NOUN")
+        if cats not in ([det, "noun"], [det, "adj", "noun"]):
+            raise ValueError(f"Noun phrase {[words[i] for i in phrase]} must be {det.upper()} [ADJ] NOUN")
         order += [phrase[0], phrase[-1]] + phrase[1:-1]
     order += [verb, len(words) - 1]
-    target_words = [_SOURCE_TO_TARGET.get(words[i], words[i]) for i in order]
-    target = " ".join(target_words[:-1]) + "."
+    target_words = [_SOURCE_TO_TARGET[words[i]] for i in order]
+    target = " ".join(target_words[:-1]) + target_words[-1]
     return TranslationExample(
         source=source,
         target=target,
@@ -427,17 +436,17 @@ def translation_examples(n: int, seed: int = 0, adjective_probability: float = 0
         True
     """
     rng = random.Random(f"translation-{seed}")
-    dets, nouns, adjs, verbs = (_words_of(c) for c in ("det", "noun", "adj", "verb"))
-
-    def phrase() -> list[str]:
-        det = rng.choice(dets)
-        adj = [rng.choice(adjs)] if rng.random() < adjective_probability else []
-        return [det, *adj, rng.choice(nouns)]
-
+    nouns, adjs, verbs, puncts = (_words_of(c) for c in ("noun", "adj", "verb", "punct"))
     examples = []
     for _ in range(n):
-        subject, verb, obj = phrase(), rng.choice(verbs), phrase()
-        examples.append(translate(" ".join([*subject, verb, *obj]) + "."))
+        subject_noun, object_noun = rng.sample(nouns, 2)
+        subject_adj, object_adj = rng.sample(adjs, 2)
+        subject = [rng.choice(_words_of("det_subject"))]
+        subject += [subject_adj] if rng.random() < adjective_probability else []
+        obj = [rng.choice(_words_of("det_object"))]
+        obj += [object_adj] if rng.random() < adjective_probability else []
+        words = [*subject, subject_noun, rng.choice(verbs), *obj, object_noun]
+        examples.append(translate(" ".join(words) + rng.choice(puncts)))
     return examples
 
 
