@@ -52,9 +52,11 @@ def _char_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def _rank_of_gold(scores: torch.Tensor, spans: list[tuple[int, int]], gold: tuple[int, int]) -> int:
-    """Rank (1 = best) of the best-ranked token overlapping the gold character span."""
-    order = scores.nan_to_num(-1.0).argsort(descending=True).tolist()
+def _rank_of_gold(
+    scores: torch.Tensor, spans: list[tuple[int, int]], gold: tuple[int, int], skip: set[int] = frozenset()
+) -> int:
+    """Rank (1 = best) of the best-ranked token overlapping the gold character span (``skip``: excluded tokens)."""
+    order = [i for i in scores.nan_to_num(-1.0).argsort(descending=True).tolist() if i not in skip]
     for rank, index in enumerate(order, start=1):
         start, end = spans[index]
         if start < gold[1] and end > gold[0]:
@@ -98,7 +100,10 @@ def causal_agreement(method: str, size: int = 50, task: str = "ioi", model=None)
 
 
 def translation_agreement(method: str, size: int = 50, model=None) -> FaithfulnessResult:
-    """Alignment agreement (1 - alignment error) of ``method`` on the toy translation model."""
+    """Alignment agreement (1 - alignment error) of ``method`` on the toy translation model.
+
+    The candidates are the source words (special tokens such as ``</s>`` are not words and are skipped).
+    """
     import inseq
     from inseq.examples import get_example_model_path
     from inseq.examples.tasks import eval_set
@@ -111,26 +116,43 @@ def translation_agreement(method: str, size: int = 50, model=None) -> Faithfulne
     )
     elapsed = time.perf_counter() - started
     hits, ranks, total = 0, [], 0
+    special = set(model.special_tokens_ids)
     for ex, seq in zip(examples, out):
-        src_ids = [t.id for t in seq.source]
-        src_spans = _char_spans(model.tokenizer, src_ids)
-        src_words = _word_char_spans(ex.source, ex.source_words)
-        tgt_ids = [t.id for t in seq.target]
-        tgt_text_spans = _char_spans(model.tokenizer, tgt_ids[1:])
-        tgt_words = _word_char_spans(ex.target, ex.target_words)
-        for w, (w_start, w_end) in enumerate(tgt_words):
-            # first target token overlapping the word: its position in the target is index + 1 (decoder start)
-            pos = next((i + 1 for i, (s, e) in enumerate(tgt_text_spans) if s < w_end and e > w_start), None)
-            if pos is None or pos - seq.attr_pos_start >= seq.source_attributions.shape[1]:
+        src_words = _token_words(model.tokenizer, [t.id for t in seq.source], ex.source, ex.source_words, special)
+        tgt_words = _token_words(model.tokenizer, [t.id for t in seq.target], ex.target, ex.target_words, special)
+        for pos, word in enumerate(tgt_words):
+            column = pos - seq.attr_pos_start
+            if word is None or not 0 <= column < seq.source_attributions.shape[1]:
                 continue
-            scores = _token_scores(seq, pos - seq.attr_pos_start, len(src_ids), source=True)
-            rank = _rank_of_gold(scores, src_spans, src_words[ex.alignment[w]])
+            if pos > 0 and tgt_words[pos - 1] == word:
+                continue  # only the first token of a multi-token word
+            scores = _token_scores(seq, column, len(src_words), source=True)
+            order = [i for i in scores.nan_to_num(-1.0).argsort(descending=True).tolist() if src_words[i] is not None]
+            rank = next((r for r, i in enumerate(order, start=1) if src_words[i] == ex.alignment[word]), len(order))
             hits += rank == 1
             ranks.append(rank)
             total += 1
     return FaithfulnessResult(
         method, "translation", hits / max(total, 1), sum(ranks) / max(len(ranks), 1), elapsed, total
     )
+
+
+def _token_words(tokenizer, ids: list[int], text: str, words: tuple[str, ...], special: set[int]) -> list[int | None]:
+    """Word index of each token (None for special tokens), from character spans of the decoded prefixes."""
+    plain = [i for i in ids if i not in special]
+    if len(plain) == len(words):  # one token per word: align by order
+        counter = iter(range(len(words)))
+        return [None if i in special else next(counter) for i in ids]
+    word_spans = _word_char_spans(text, words)
+    spans = iter(_char_spans(tokenizer, plain))
+    mapping = []
+    for i in ids:
+        if i in special:
+            mapping.append(None)
+            continue
+        s, e = next(spans)
+        mapping.append(next((w for w, (ws, we) in enumerate(word_spans) if s < we and e > ws), None))
+    return mapping
 
 
 def _word_char_spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]:

@@ -90,11 +90,11 @@ def _warn_non_finite(index: int, start: int, src, tgt, scores: dict[str, torch.T
     """Warn (instead of failing silently) when a model produced NaN or infinite scores where values are expected."""
     problems = []
     if src is not None and not torch.isfinite(src).all():
-        cols = (~torch.isfinite(src)).flatten(2).any(-1).any(0).nonzero().flatten() + start
+        cols = (~torch.isfinite(src)).reshape(*src.shape[:2], -1).any(-1).any(0).nonzero().flatten() + start
         problems.append(f"source attributions at positions {cols.tolist()}")
     if tgt is not None:
         rows = torch.arange(tgt.shape[0]).unsqueeze(1) < (start + torch.arange(tgt.shape[1])).unsqueeze(0)
-        bad = ~torch.isfinite(tgt.flatten(2)).all(-1) & rows
+        bad = ~torch.isfinite(tgt.reshape(*tgt.shape[:2], -1)).all(-1) & rows
         if bad.any():
             problems.append(f"target attributions at positions {(bad.any(0).nonzero().flatten() + start).tolist()}")
     for name, values in scores.items():
