@@ -123,6 +123,7 @@ def worker(
     import warnings
 
     import inseq
+    from inseq.attr.engine import FORWARD_TOKEN_BUDGET
     from inseq.testing.reference import encode_example, reference_attribute
 
     with warnings.catch_warnings():
@@ -131,10 +132,15 @@ def worker(
     kwargs = {"n_steps": n_steps} if method == "integrated_gradients" else {}
 
     def run(prompt: str, full: str) -> None:
+        run_kwargs = dict(kwargs)
+        if method == "integrated_gradients":
+            # both sides interpolate the same number of steps per forward pass (bounded memory, as the engine does)
+            length = len(model.encode(full).input_ids[0])
+            run_kwargs["internal_batch_size"] = max(1, min(n_steps, FORWARD_TOKEN_BUDGET // length))
         if impl == "engine":
-            model.attribute([prompt], [full], method=method, show_progress=False, **kwargs)
+            model.attribute([prompt], [full], method=method, show_progress=False, **run_kwargs)
         else:
-            reference_attribute(model, method, encode_example(model, prompt, full), **kwargs)
+            reference_attribute(model, method, encode_example(model, prompt, full), **run_kwargs)
 
     run(*random_texts(model.tokenizer, 2, 2, seed=1))
     base = _rss_mb()

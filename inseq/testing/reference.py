@@ -180,6 +180,7 @@ def reference_attribute(
     attr_pos_start: int | None = None,
     attr_pos_end: int | None = None,
     score_fn: ScoreFn = probability_score,
+    internal_batch_size: int | None = None,
 ) -> ReferenceResult:
     """Attribute every target position of one example with Captum, one position at a time.
 
@@ -194,6 +195,7 @@ def reference_attribute(
         attr_pos_start: First attributed position (default: the prompt length); non-negative.
         attr_pos_end: End (exclusive) of the attributed positions (default: the target length); non-negative.
         score_fn: The attributed function, from last-position logits and the target id.
+        internal_batch_size: Integrated gradients: interpolation steps per forward pass (Captum's option).
 
     Returns:
         The scores of every attributed position, with ``probability``/``entropy`` step scores.
@@ -239,6 +241,8 @@ def reference_attribute(
             kwargs["abs"] = True
         elif method == "integrated_gradients":
             kwargs.update(baselines=tuple(baselines), n_steps=n_steps, method=ig_method, return_convergence_delta=True)
+            if internal_batch_size is not None:
+                kwargs["internal_batch_size"] = internal_batch_size
         attributions = captum.attribute(tuple(x.clone().requires_grad_() for x in inputs), **kwargs)
         if method == "integrated_gradients":
             attributions, delta = attributions
