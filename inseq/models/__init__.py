@@ -13,6 +13,10 @@ from .model_config import ModelConfig, register_model_config
 
 FRAMEWORKS_MAP = {"hf_transformers": HuggingfaceModel}
 
+# inseq 0.7 names of the architecture classes (kept for imports and isinstance checks)
+DecoderOnlyAttributionModel = HuggingfaceDecoderOnlyModel
+EncoderDecoderAttributionModel = HuggingfaceEncoderDecoderModel
+
 
 def list_supported_frameworks() -> list[str]:
     """List the supported modeling frameworks.
@@ -58,6 +62,8 @@ __all__ = [
     "AttributionBatch",
     "AttributionModel",
     "BatchEncoding",
+    "DecoderOnlyAttributionModel",
+    "EncoderDecoderAttributionModel",
     "HuggingfaceDecoderOnlyModel",
     "HuggingfaceEncoderDecoderModel",
     "HuggingfaceModel",
