@@ -25,4 +25,4 @@ __all__ = [
     "SaliencyAttribution",
     "list_feature_attribution_methods",
 ]
-from . import internals_attribution, perturbation_attribution  # noqa: F401
+from . import internals_attribution, perturbation_attribution, reagent_attribution, sequential_attribution  # noqa: F401
