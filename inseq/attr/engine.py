@@ -259,9 +259,9 @@ def compute_step_scores(
             def recompute(p0=p0, p1=p1):
                 return ctx.scorer.logits(p0, p1, target_ids=batch.target_ids, encoder_outputs=enc).flatten(0, 1)
 
+            args = build_step_args(ctx.model, batch, logits, p0, p1, 1, contrast, ctx.grid_start)
+            args.recompute_logits = recompute
             for name in step_scores:
-                args = build_step_args(ctx.model, batch, logits, p0, p1, 1, contrast, ctx.grid_start)
-                args.recompute_logits = recompute
                 values = get_step_function(name)(args, **step_scores_args.get(name, {}))
                 out[name][:, ctx.grid_columns(p0, p1)] = values.reshape(batch.size, p1 - p0).float().cpu()
     return out
