@@ -123,7 +123,7 @@ def worker(
     import warnings
 
     import inseq
-    from inseq.attr.engine import FORWARD_TOKEN_BUDGET
+    from inseq.utils.budgets import get_budgets
     from inseq.testing.reference import encode_example, reference_attribute
 
     with warnings.catch_warnings():
@@ -136,7 +136,7 @@ def worker(
         if method == "integrated_gradients":
             # both sides interpolate the same number of steps per forward pass (bounded memory, as the engine does)
             length = len(model.encode(full).input_ids[0])
-            run_kwargs["internal_batch_size"] = max(1, min(n_steps, FORWARD_TOKEN_BUDGET // length))
+            run_kwargs["internal_batch_size"] = max(1, min(n_steps, get_budgets().forward_tokens // length))
         if impl == "engine":
             model.attribute([prompt], [full], method=method, show_progress=False, **run_kwargs)
         else:

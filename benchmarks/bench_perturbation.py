@@ -96,7 +96,7 @@ def reference_attention(model: Any, ids: list[int], positions: list[int]) -> dic
     """``{p: (p, layers, heads)}`` attention of the last prefix query, one forward per prefix."""
     import torch
 
-    from inseq.attr.feat.internals_attribution import eager_attention
+    from inseq.models.structure import eager_attention
 
     hf = model.model
     out = {}

@@ -17,9 +17,8 @@ from ..utils.typing import TokenWithId
 from .engine import ContrastData
 
 if TYPE_CHECKING:
-    from ..models.attribution_model import AttributionModel
-    from ..models.batch import AttributionBatch
-    from ..models.example import Example
+    from ..data.batch import AttributionBatch, Example
+    from .port import AttributionModelPort
     from .runner import AttributionRequest
 
 
@@ -65,7 +64,7 @@ def _alignment_map(spec: Any, index: int, n_inputs: int, orig_len: int, contrast
 
 
 def build_contrast(
-    model: AttributionModel,
+    model: AttributionModelPort,
     batch: AttributionBatch,
     request: AttributionRequest,
     examples: list[Example],
@@ -85,9 +84,7 @@ def build_contrast(
     positions = torch.arange(batch.grid_start, batch.grid_end)
     length = contrast_batch.target_ids.shape[1]
     with torch.no_grad():
-        enc = None
-        if model.is_encoder_decoder:
-            enc = model.encode_source(ids=contrast_batch.source_ids, mask=contrast_batch.source_mask)
+        enc = model.encode_source(ids=contrast_batch.source_ids, mask=contrast_batch.source_mask)
         logits = model.forward_logits(
             target_embeds=None,
             target_ids=contrast_batch.target_ids[:, : length - 1],
@@ -98,13 +95,11 @@ def build_contrast(
         )
     grid_logits = torch.zeros(batch.size, len(positions), logits.shape[-1], device=logits.device)
     grid_ids = torch.zeros(batch.size, len(positions), dtype=torch.long)
-    maps = []
     for b, ex in enumerate(contrast_examples):
         orig_len = len(examples[b].target_ids)
         mapping = _alignment_map(
             args.get("contrast_targets_alignments"), indices[b], total, orig_len, len(ex.target_ids)
         )
-        maps.append(mapping)
         for j, p in enumerate(positions.tolist()):
             c = mapping.get(p, min(p, len(ex.target_ids) - 1))
             grid_logits[b, j] = logits[b, c - 1]
@@ -114,12 +109,11 @@ def build_contrast(
         target_ids=grid_ids.to(logits.device),
         force_inputs=bool(args.get("contrast_force_inputs", False)),
         has_targets=targets is not None,
-        alignments=maps,
     )
 
 
 def contrast_token_labels(
-    model: AttributionModel, batch: AttributionBatch, contrast: ContrastData | None, contrast_args: dict[str, Any]
+    model: AttributionModelPort, batch: AttributionBatch, contrast: ContrastData | None, contrast_args: dict[str, Any]
 ) -> list[dict[int, TokenWithId]] | None:
     """Target tokens rendered ``"contrast → original"`` (id -1) where the contrastive target differs."""
     if contrast is None or not contrast.has_targets:
@@ -133,7 +127,7 @@ def contrast_token_labels(
             orig = batch.target_tokens[b][p]
             cid = int(contrast.target_ids[b, j])
             if cid != orig.id:
-                ctok = model.tokenizer.convert_ids_to_tokens(cid)
+                ctok = model.convert_ids_to_tokens([cid], skip_special_tokens=False)[0]
                 current[p] = TokenWithId(f"{ctok} → {orig.token}", -1)
         labels.append(current)
     return labels

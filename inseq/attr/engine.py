@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..utils.budgets import get_budgets
 from .step_functions import StepFunction, StepFunctionArgs, get_step_function
 
 if TYPE_CHECKING:
-    from ..models.attribution_model import AttributionModel
-    from ..models.batch import AttributionBatch
-
-#: Upper bound on (positions x rows x tokens) handled by one batched backward pass: bounds peak memory.
-BACKWARD_TOKEN_BUDGET = 32768
-#: Upper bound on (rows x tokens) of one forward pass with gradients (integrated gradients' interpolation steps).
-FORWARD_TOKEN_BUDGET = 4096
+    from ..data.batch import AttributionBatch
+    from .port import AttributionModelPort
 
 
 @dataclass
@@ -39,14 +35,12 @@ class ContrastData:
         target_ids: ``(batch, n_positions)`` ids of the contrastive targets.
         force_inputs: Whether the attributed function must read the contrastive forward.
         has_targets: Whether contrastive targets (not only sources) were given.
-        alignments: For each example, the map from original to contrast target positions.
     """
 
     logits: torch.Tensor | None
     target_ids: torch.Tensor
     force_inputs: bool = False
     has_targets: bool = False
-    alignments: list[dict[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,7 +57,7 @@ class AttributionContext:
         max_chunk_size: Upper bound on the number of positions handled by one backward pass.
     """
 
-    model: AttributionModel
+    model: AttributionModelPort
     batch: AttributionBatch
     positions: torch.Tensor
     active: torch.Tensor
@@ -82,8 +76,8 @@ class AttributionContext:
 
     @property
     def wants_target(self) -> bool:
-        """Target-side attributions: always for decoder-only models, on request for encoder-decoder ones."""
-        return self.attribute_target or not self.batch.is_encoder_decoder
+        """Target-side attributions: always without a source (decoder-only), on request with one."""
+        return self.attribute_target or self.batch.source_ids is None
 
     def chunks(
         self, rows: int = 1, max_size: int | None = None, progress_weight: float = 1.0
@@ -93,12 +87,13 @@ class AttributionContext:
         A chunk of ``k`` positions ending at ``p1`` costs one forward over ``p1 - 1`` tokens plus ``k`` backward
         passes over the same tokens: ``k ≈ sqrt(2 p1)`` balances the shared forward against the extra tokens the
         backward passes cover. Memory bounds ``k`` too: ``k * rows * p1`` stays within
-        :data:`BACKWARD_TOKEN_BUDGET` (``rows`` = copies of the batch in the pass), or ``max_size`` when given.
+        the ``backward_tokens`` memory budget (``rows`` = copies of the batch in the pass), or ``max_size`` when given.
         """
         limit = max_size or self.max_chunk_size or 64
+        tokens = get_budgets().backward_tokens
         p, end = self.grid_start, int(self.positions[-1]) + 1
         while p < end:
-            budget = max(1, BACKWARD_TOKEN_BUDGET // max(1, rows * self.batch.size * p))
+            budget = max(1, tokens // max(1, rows * self.batch.size * p))
             k = max(1, min(limit, budget, round(math.sqrt(2 * (p + 8))), end - p))
             yield p, p + k
             if self.progress is not None:
@@ -108,14 +103,14 @@ class AttributionContext:
     def input_embeds(self) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Detached ``(source, target)`` input embeddings (source None for decoder-only)."""
         with torch.no_grad():
-            src = self.model.embed_ids(self.batch.source_ids) if self.batch.is_encoder_decoder else None
+            src = _embed(self.model, self.batch.source_ids)
             tgt = self.model.embed_ids(self.batch.target_ids, as_targets=True)
         return src, tgt
 
     def baseline_embeds(self) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Detached ``(source, target)`` baseline embeddings (embeddings of the baseline ids)."""
         with torch.no_grad():
-            src = self.model.embed_ids(self.batch.source_baseline_ids) if self.batch.is_encoder_decoder else None
+            src = _embed(self.model, self.batch.source_baseline_ids)
             tgt = self.model.embed_ids(self.batch.target_baseline_ids, as_targets=True)
         return src, tgt
 
@@ -133,7 +128,7 @@ class TargetScorer:
 
     def __init__(
         self,
-        model: AttributionModel,
+        model: AttributionModelPort,
         batch: AttributionBatch,
         fn: StepFunction,
         fn_kwargs: dict[str, Any],
@@ -148,9 +143,13 @@ class TargetScorer:
         self.grid_start = grid_start
 
     def encode(self, source_embeds: torch.Tensor | None = None, repeat: int = 1, source_ids=None) -> Any:
-        """Run the encoder once (encoder-decoder models); its output is reused by every chunk."""
-        mask = self.batch.source_mask.repeat(repeat, 1)
-        return self.model.encode_source(embeds=source_embeds, ids=source_ids, mask=mask)
+        """Run the encoder once (None without one); its output is reused by every chunk.
+
+        Without embeddings or ids the batch's own source ids are encoded.
+        """
+        if source_embeds is None and source_ids is None and self.batch.source_ids is not None:
+            source_ids = self.batch.source_ids.repeat(repeat, 1)
+        return self.model.encode_source(embeds=source_embeds, ids=source_ids, mask=self.batch.source_mask_rows(repeat))
 
     def logits(
         self,
@@ -169,7 +168,7 @@ class TargetScorer:
             mask = mask * extra_mask[:, :length]
         embeds = target_embeds[:, :length] if target_embeds is not None else None
         ids = target_ids[:, :length] if target_ids is not None else None
-        src_mask = self.batch.source_mask.repeat(repeat, 1) if self.batch.is_encoder_decoder else None
+        src_mask = self.batch.source_mask_rows(repeat)
         return self.model.forward_logits(
             target_embeds=embeds,
             target_ids=ids,
@@ -201,7 +200,7 @@ class TargetScorer:
 
 
 def build_step_args(
-    model: AttributionModel,
+    model: AttributionModelPort,
     batch: AttributionBatch,
     logits: torch.Tensor,
     p0: int,
@@ -227,7 +226,7 @@ def build_step_args(
         decoder_attention_mask=mask.reshape(rows * k, length),
         is_attributed_fn=is_attributed_fn,
     )
-    if batch.is_encoder_decoder:
+    if batch.source_ids is not None:
         src = batch.source_ids.repeat(repeat, 1)
         args.encoder_input_ids = src.unsqueeze(1).expand(rows, k, src.shape[-1]).reshape(rows * k, -1)
         src_mask = batch.source_mask.repeat(repeat, 1)
@@ -238,6 +237,10 @@ def build_step_args(
         if contrast.logits is not None and (contrast.force_inputs or not args.is_attributed_fn):
             args.contrast_logits = contrast.logits[:, cols].repeat(repeat, 1, 1).reshape(rows * k, -1).to(device)
     return args
+
+
+def _embed(model: AttributionModelPort, ids: torch.Tensor | None) -> torch.Tensor | None:
+    return None if ids is None else model.embed_ids(ids)
 
 
 def compute_step_scores(
@@ -252,7 +255,7 @@ def compute_step_scores(
     out = {name: torch.full(tuple(ctx.active.shape), float("nan")) for name in step_scores}
     batch = ctx.batch
     with torch.no_grad():
-        enc = ctx.scorer.encode(source_ids=batch.source_ids) if batch.is_encoder_decoder else None
+        enc = ctx.scorer.encode()
         for p0, p1 in _plain_chunks(ctx):
             logits = ctx.scorer.logits(p0, p1, target_ids=batch.target_ids, encoder_outputs=enc)
 
@@ -267,9 +270,9 @@ def compute_step_scores(
     return out
 
 
-def _plain_chunks(ctx: AttributionContext, max_rows: int = 256) -> Iterator[tuple[int, int]]:
-    """Chunks for no-grad passes: as long as memory for ``rows x vocab`` logits allows."""
-    step = max(1, max_rows // max(1, ctx.batch.size))
+def _plain_chunks(ctx: AttributionContext) -> Iterator[tuple[int, int]]:
+    """Chunks for no-grad passes: as long as memory for ``rows x vocab`` logits allows (``plain_rows`` budget)."""
+    step = max(1, get_budgets().plain_rows // max(1, ctx.batch.size))
     p, end = ctx.grid_start, int(ctx.positions[-1]) + 1
     while p < end:
         yield p, min(end, p + step)
@@ -281,13 +284,7 @@ def attributed_fn_values(ctx: AttributionContext, target_embeds=None, source_emb
     batch = ctx.batch
     out = torch.full(tuple(ctx.active.shape), float("nan"))
     with torch.no_grad():
-        enc = None
-        if batch.is_encoder_decoder:
-            enc = (
-                ctx.scorer.encode(source_embeds)
-                if source_embeds is not None
-                else ctx.scorer.encode(source_ids=batch.source_ids)
-            )
+        enc = ctx.scorer.encode(source_embeds)
         inputs = {"target_embeds": target_embeds} if target_embeds is not None else {"target_ids": batch.target_ids}
         for p0, p1 in _plain_chunks(ctx):
             values = ctx.scorer.score(p0, p1, encoder_outputs=enc, **inputs)
@@ -296,7 +293,7 @@ def attributed_fn_values(ctx: AttributionContext, target_embeds=None, source_emb
 
 
 def make_context(
-    model: AttributionModel,
+    model: AttributionModelPort,
     batch: AttributionBatch,
     attributed_fn: StepFunction,
     attributed_fn_args: dict[str, Any],

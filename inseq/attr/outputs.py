@@ -61,10 +61,7 @@ def build_output(
         for pos, label in (labels[b] if labels else {}).items():
             if pos < len(target_tokens):
                 target_tokens[pos] = label
-        if batch.is_encoder_decoder:
-            source_tokens = batch.source_tokens[b]
-        else:
-            source_tokens = batch.target_tokens[b][:start]
+        source_tokens = batch.output_source_tokens(b)
         src = _columns(result.source, b, cols, len(source_tokens)) if result.source is not None else None
         tgt = _mask_future(_columns(result.target, b, cols, end), start) if result.target is not None else None
         _warn_non_finite(b, start, src, tgt, {name: values[b, cols] for name, values in scores.items()})

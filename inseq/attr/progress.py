@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
-    from ..models.batch import AttributionBatch
+    from ..data.batch import AttributionBatch
 
 
 class _Tracker:

@@ -22,7 +22,7 @@ from .step_functions import (
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput
-    from ..models.attribution_model import AttributionModel
+    from .port import AttributionModelPort as AttributionModel
 
 
 def _as_text_list(name: str, texts: str | Sequence[str] | None) -> list[str] | None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..utils.registry import Registry
 
 if TYPE_CHECKING:
-    from ..models.attribution_model import AttributionModel
+    from .port import AttributionModelPort as AttributionModel
 
 
 @dataclass

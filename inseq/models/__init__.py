@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data.batch import AttributionBatch, BatchEncoding
 from .attribution_model import AttributionModel
-from .batch import AttributionBatch
 from .decoder_only import HuggingfaceDecoderOnlyModel
 from .encoder_decoder import HuggingfaceEncoderDecoderModel
-from .huggingface_model import BatchEncoding, HuggingfaceModel, get_default_device
+from .huggingface_model import HuggingfaceModel, get_default_device
 from .model_config import ModelConfig, register_model_config
 
 FRAMEWORKS_MAP = {"hf_transformers": HuggingfaceModel}

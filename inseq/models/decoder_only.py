@@ -7,9 +7,12 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from .batch import AttributionBatch
-from .example import Example, resolve_positions
+from ..attr.port import AttentionMaps, ModelStructure
+from ..data.batch import AttributionBatch, DecoderOnlyBatch, Example
 from .huggingface_model import HuggingfaceModel
+from .model_config import get_model_config
+from .positions import resolve_positions
+from .structure import attention_sites, find_layers, require_output, stack_attentions
 
 
 class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
@@ -145,7 +148,7 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
             starts.append(start)
             ends.append(end)
         tokens = [self.tokens_with_ids(ex.target_ids) for ex in examples]
-        return AttributionBatch(
+        return DecoderOnlyBatch(
             target_ids=enc.input_ids,
             target_mask=enc.attention_mask,
             target_baseline_ids=enc.baseline_ids,
@@ -178,9 +181,29 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         )
         return self._slice_logits(out.logits, length, logits_from)
 
-    def encode_source(self, *args: Any, **kwargs: Any) -> None:
-        """Decoder-only models have no encoder."""
-        raise NotImplementedError("Decoder-only models have no encoder.")
+    def encode_source(self, embeds: Any = None, ids: Any = None, mask: Any = None) -> None:
+        """Decoder-only models have no encoder: there is nothing to encode (returns None)."""
+        return None
+
+    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
+        """Self-attention weights of a clean forward over the first ``length`` tokens (eager attention)."""
+        ids, mask = batch.target_ids[:, :length], batch.target_mask[:, :length]
+        with torch.no_grad(), self.eager_attention():
+            out = self.model(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)
+        return AttentionMaps(stack_attentions(require_output(out.attentions, self.model, "self-attention weights")))
+
+    def structure(self) -> ModelStructure:
+        """The model's layers and their self-attention sites."""
+        config = get_model_config(type(self.model).__name__)
+        layers = find_layers(self.model, self.model, "decoder")
+        return ModelStructure(layers, [], attention_sites(layers, self.model, "self", config), [], [])
+
+    def clean_forward(self, batch: AttributionBatch, length: int) -> None:
+        """A no-grad forward over the first ``length`` tokens."""
+        with torch.no_grad():
+            self.model(
+                input_ids=batch.target_ids[:, :length], attention_mask=batch.target_mask[:, :length], use_cache=False
+            )
 
     def get_encoder(self) -> None:
         """Decoder-only models have no encoder."""

@@ -9,9 +9,12 @@ import torch
 from transformers import AutoModelForSeq2SeqLM
 from transformers.modeling_outputs import BaseModelOutput
 
-from .batch import AttributionBatch
-from .example import Example, resolve_positions
+from ..attr.port import AttentionMaps, ModelStructure
+from ..data.batch import AttributionBatch, EncoderDecoderBatch, Example
 from .huggingface_model import HuggingfaceModel
+from .model_config import get_model_config
+from .positions import resolve_positions
+from .structure import attention_sites, find_layers, require_output, stack_attentions
 
 
 class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
@@ -134,7 +137,7 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         src = self._pad_encoding([ex.source_ids for ex in examples], True, include_eos_baseline)
         tgt = self._pad_encoding([ex.target_ids for ex in examples], True, include_eos_baseline)
         positions = [resolve_positions(attr_pos_start, attr_pos_end, len(ex.target_ids), 1) for ex in examples]
-        return AttributionBatch(
+        return EncoderDecoderBatch(
             target_ids=tgt.input_ids,
             target_mask=tgt.attention_mask,
             target_baseline_ids=tgt.baseline_ids,
@@ -181,6 +184,50 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
             **model_kwargs,
         )
         return self._slice_logits(out.logits, length, logits_from)
+
+    def _full_forward(self, batch: AttributionBatch, length: int, **kwargs: Any) -> Any:
+        return self.model(
+            input_ids=batch.source_ids,
+            attention_mask=batch.source_mask,
+            decoder_input_ids=batch.target_ids[:, :length],
+            decoder_attention_mask=batch.target_mask[:, :length],
+            use_cache=False,
+            **kwargs,
+        )
+
+    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
+        """Decoder self-, cross- and encoder self-attention weights of a clean forward (eager attention)."""
+        hf = self.model
+        with torch.no_grad(), self.eager_attention():
+            out = self._full_forward(batch, length, output_attentions=True)
+        return AttentionMaps(
+            decoder_self=stack_attentions(
+                require_output(out.decoder_attentions, hf, "decoder self-attention weights")
+            ),
+            cross=stack_attentions(require_output(out.cross_attentions, hf, "cross-attention weights")),
+            encoder_self=stack_attentions(
+                require_output(out.encoder_attentions, hf, "encoder self-attention weights")
+            ),
+        )
+
+    def structure(self) -> ModelStructure:
+        """Decoder and encoder layers with their self- and cross-attention sites."""
+        hf = self.model
+        config = get_model_config(type(hf).__name__)
+        dec = find_layers(self.get_decoder(), hf, "decoder")
+        enc = find_layers(self.get_encoder(), hf, "encoder")
+        return ModelStructure(
+            decoder_layers=dec,
+            encoder_layers=enc,
+            decoder_self=attention_sites(dec, hf, "self", config),
+            cross=attention_sites(dec, hf, "cross", config),
+            encoder_self=attention_sites(enc, hf, "self", config),
+        )
+
+    def clean_forward(self, batch: AttributionBatch, length: int) -> None:
+        """A no-grad forward over the source and the first ``length`` target tokens."""
+        with torch.no_grad():
+            self._full_forward(batch, length)
 
     def get_encoder(self) -> torch.nn.Module:
         """The encoder module."""

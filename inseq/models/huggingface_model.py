@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -16,25 +16,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from ..data.batch import BatchEncoding
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
+from .structure import eager_attention
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class BatchEncoding:
-    """Tokenised texts: ids, mask, tokens and baseline ids (UNK, EOS kept unless ``include_eos_baseline``)."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    input_tokens: list[list[str]] | None = None
-    baseline_ids: torch.Tensor | None = None
-
-    @property
-    def num_sequences(self) -> int:
-        """Number of encoded texts."""
-        return self.input_ids.shape[0]
 
 
 def get_default_device() -> str:
@@ -340,6 +327,29 @@ class HuggingfaceModel(AttributionModel):
     def tokens_with_ids(self, ids: list[int]) -> list[TokenWithId]:
         """:class:`TokenWithId` list for a sequence of ids."""
         return [TokenWithId(t, i) for t, i in zip(self.tokenizer.convert_ids_to_tokens(ids), ids)]
+
+    # ------------------------------------------------------------------ port: internals
+    @property
+    def torch_module(self) -> torch.nn.Module:
+        """The wrapped transformers model."""
+        return self.model
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        """The input embedding module."""
+        return self.model.get_input_embeddings()
+
+    def get_submodule(self, name: str) -> torch.nn.Module:
+        """A submodule by dotted name, with an error listing where to look when it does not exist."""
+        try:
+            return self.model.get_submodule(name)
+        except AttributeError as err:
+            raise ValueError(
+                f"{type(self.model).__name__} has no submodule {name!r}; see `model.model.named_modules()` for names."
+            ) from err
+
+    def eager_attention(self) -> AbstractContextManager[None]:
+        """Run the model with eager attention for a block (weights available), restoring its setting after."""
+        return eager_attention(self.model)
 
     @staticmethod
     def output2logits(forward_output: Any) -> torch.Tensor:

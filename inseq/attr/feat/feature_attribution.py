@@ -12,7 +12,7 @@ from ...utils.errors import UnknownAttributionMethodError
 from ...utils.registry import Registry
 
 if TYPE_CHECKING:
-    from ...models.attribution_model import AttributionModel
+    from ..port import AttributionModelPort as AttributionModel
     from ..engine import AttributionContext
 
 METHODS: Registry[type[FeatureAttribution]] = Registry("attribution method")

@@ -20,7 +20,8 @@ import captum.attr as captum_attr
 import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
-from ..engine import FORWARD_TOKEN_BUDGET, AttributionContext, attributed_fn_values
+from ...utils.budgets import get_budgets
+from ..engine import AttributionContext, attributed_fn_values
 from ..step_functions import StepFunctionArgs
 from .feature_attribution import FeatureAttribution, MethodResult
 
@@ -67,7 +68,7 @@ class GradientAttribution(FeatureAttribution):
         src = src.detach().requires_grad_(True) if src is not None else None
         want_tgt = ctx.wants_target
         tgt = tgt.detach().requires_grad_(want_tgt)
-        enc = ctx.scorer.encode(src, repeat=repeat) if batch.is_encoder_decoder else None
+        enc = ctx.scorer.encode(src, repeat=repeat)
         for p0, p1 in ctx.chunks(rows=repeat, max_size=max_chunk_size, progress_weight=progress_weight):
             values = ctx.scorer.score(p0, p1, repeat=repeat, target_embeds=tgt, encoder_outputs=enc)
             inputs = [x for x in (src, tgt if want_tgt else None) if x is not None]
@@ -156,7 +157,7 @@ class IntegratedGradientsAttribution(GradientAttribution):
             tokens = ctx.batch.size * (
                 ctx.batch.target_ids.shape[1] + (ctx.batch.source_ids.shape[1] if src is not None else 0)
             )
-            per_pass = max(1, min(n_steps, FORWARD_TOKEN_BUDGET // max(1, tokens)))
+            per_pass = max(1, min(n_steps, get_budgets().forward_tokens // max(1, tokens)))
         else:
             per_pass = max(1, internal_batch_size // ctx.batch.size)
         n_passes = math.ceil(n_steps / per_pass)

@@ -8,76 +8,13 @@ no per-architecture table is needed; ``inseq.register_model_config`` overrides t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ...models.model_config import ModelConfig, get_model_config
 from ..engine import AttributionContext
+from ..port import AttentionSite
 from .feature_attribution import FeatureAttribution, MethodResult
-
-# ----------------------------------------------------------------------------------------------------------------
-# Eager attention switch
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _configs(model: torch.nn.Module) -> list[Any]:
-    """Distinct configuration objects of ``model`` and its submodules."""
-    seen: dict[int, Any] = {}
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if config is not None and hasattr(config, "_attn_implementation"):
-            seen.setdefault(id(config), config)
-    return list(seen.values())
-
-
-@contextmanager
-def eager_attention(model: torch.nn.Module) -> Iterator[None]:
-    """Run ``model`` with eager attention (which can return attention weights), restoring its setting afterwards.
-
-    Works for any architecture: ``set_attn_implementation`` (transformers 5) is used when available, and every
-    configuration reachable from the model's modules is switched as well.
-
-    Example:
-        >>> with eager_attention(model.model):  # doctest: +SKIP
-        ...     out = model.model(input_ids=ids, output_attentions=True)
-    """
-    configs = _configs(model)
-    previous = [(config, config._attn_implementation) for config in configs]
-    top = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    try:
-        if top != "eager" and hasattr(model, "set_attn_implementation"):
-            try:
-                model.set_attn_implementation("eager")
-            except (ValueError, ImportError, AttributeError):
-                pass
-        for config in configs:
-            if config._attn_implementation != "eager":
-                config._attn_implementation = "eager"
-        yield
-    finally:
-        if top is not None and top != "eager" and hasattr(model, "set_attn_implementation"):
-            try:
-                model.set_attn_implementation(top)
-            except (ValueError, ImportError, AttributeError):
-                pass
-        for config, value in previous:
-            if config._attn_implementation != value:
-                config._attn_implementation = value
-
-
-def _require(value: Any, model: torch.nn.Module, what: str) -> Any:
-    if value is None or (isinstance(value, tuple | list) and any(v is None for v in value)):
-        raise RuntimeError(f"{type(model).__name__} did not return {what} even with eager attention.")
-    return value
-
-
-def _stack_attn(attentions: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """``layers x (batch, heads, q, k)`` -> ``(batch, q, k, layers, heads)``."""
-    return torch.stack([a.detach().float() for a in attentions], dim=-1).permute(0, 2, 3, 4, 1).cpu()
 
 
 def _grid_rows(scores: torch.Tensor, ctx: AttributionContext, length: int) -> torch.Tensor:
@@ -114,37 +51,22 @@ class AttentionWeightsAttribution(FeatureAttribution):
     output_kind = "multidim"
     num_extra_dims = 2
     uses_attributed_fn = False
-    is_final_step_method = True
 
     def compute(self, ctx: AttributionContext) -> MethodResult:
-        batch, hf = ctx.batch, ctx.model.model
-        length = int(ctx.positions[-1])
-        ids, mask = batch.target_ids[:, :length], batch.target_mask[:, :length]
+        batch = ctx.batch
+        maps = ctx.model.attention_maps(batch, int(ctx.positions[-1]))
         result = MethodResult()
-        with torch.no_grad(), eager_attention(hf):
-            if batch.is_encoder_decoder:
-                out = hf(
-                    input_ids=batch.source_ids,
-                    attention_mask=batch.source_mask,
-                    decoder_input_ids=ids,
-                    decoder_attention_mask=mask,
-                    output_attentions=True,
-                    use_cache=False,
-                )
-                cross = _stack_attn(_require(out.cross_attentions, hf, "cross-attention weights"))
-                dec = _stack_attn(_require(out.decoder_attentions, hf, "decoder self-attention weights"))
-                enc = _stack_attn(_require(out.encoder_attentions, hf, "encoder self-attention weights"))
-                result.source = _grid_rows(cross, ctx, batch.source_ids.shape[1])
-                if ctx.attribute_target:
-                    result.target = _grid_rows(dec, ctx, batch.target_ids.shape[1])
-                else:
-                    ends = [e - 1 for e in batch.attr_end]
-                    result.sequence_scores["decoder_self_attentions"] = _per_example_square(dec, ends)
-                result.sequence_scores["encoder_self_attentions"] = _per_example_square(enc, batch.source_lengths)
-            else:
-                out = hf(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)
-                dec = _stack_attn(_require(out.attentions, hf, "self-attention weights"))
-                result.target = _grid_rows(dec, ctx, batch.target_ids.shape[1])
+        if maps.cross is not None:
+            result.source = _grid_rows(maps.cross, ctx, batch.source_ids.shape[1])
+        if ctx.wants_target:
+            result.target = _grid_rows(maps.decoder_self, ctx, batch.target_ids.shape[1])
+        else:
+            ends = [e - 1 for e in batch.attr_end]
+            result.sequence_scores["decoder_self_attentions"] = _per_example_square(maps.decoder_self, ends)
+        if maps.encoder_self is not None:
+            result.sequence_scores["encoder_self_attentions"] = _per_example_square(
+                maps.encoder_self, batch.source_lengths
+            )
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
@@ -154,56 +76,15 @@ class AttentionWeightsAttribution(FeatureAttribution):
 # Value zeroing
 # ----------------------------------------------------------------------------------------------------------------
 
-#: Names of value projections, checked in order on each attention module.
-_VALUE_NAMES = ("v_proj", "value", "v", "v_lin", "c_attn", "query_key_value")
-
-
-@dataclass
-class _Site:
-    """One attention module of one layer and the projection producing its values."""
-
-    block: torch.nn.Module
-    attention: torch.nn.Module
-    value: torch.nn.Module
-    value_name: str
-    head_dim: int | None
-
 
 class _ValueMask:
     """Forward hook zeroing, for each stacked copy of the batch, one token's value vectors in some heads."""
 
-    def __init__(self, site: _Site, owner: str) -> None:
+    def __init__(self, site: AttentionSite) -> None:
         self.site = site
-        self.owner = owner
         self.tokens: list[int] | None = None
         self.units: list[int] | None = None
         self.batch_size = 1
-
-    def _columns(self, width: int) -> torch.Tensor:
-        """Boolean ``(width,)`` mask of the output columns holding the values of the selected heads."""
-        name, head_dim = self.site.value_name, self.site.head_dim
-        cols = torch.zeros(width, dtype=torch.bool)
-        if name == "c_attn":
-            value_width = width // 3
-            offset, stride, unit = 2 * value_width, head_dim or value_width, head_dim or value_width
-            n_units = value_width // unit
-            starts = [offset + h * stride for h in range(n_units)]
-        elif name == "query_key_value":
-            if head_dim is None:
-                raise RuntimeError(f"{self.owner}: cannot find the head size of the fused query_key_value projection.")
-            n_units = width // (3 * head_dim)
-            unit = head_dim
-            starts = [h * 3 * head_dim + 2 * head_dim for h in range(n_units)]
-        else:
-            unit = head_dim or width
-            n_units = width // unit
-            starts = [h * unit for h in range(n_units)]
-        units = range(n_units) if self.units is None else self.units
-        for h in units:
-            if not 0 <= h < n_units:
-                raise ValueError(f"Head index {h} is out of range: {self.owner} has {n_units} heads.")
-            cols[starts[h] : starts[h] + unit] = True
-        return cols
 
     def __call__(self, module: torch.nn.Module, args: Any, output: Any) -> Any:
         if self.tokens is None:
@@ -211,90 +92,12 @@ class _ValueMask:
         tensor = output[0] if isinstance(output, tuple) else output
         rows, seq, width = tensor.shape
         keep = torch.ones(rows, seq, width, dtype=tensor.dtype, device=tensor.device)
-        cols = self._columns(width).to(tensor.device)
+        cols = self.site.value_columns(width, self.units).to(tensor.device)
         for c, j in enumerate(self.tokens):
             if j < seq:
                 keep[c * self.batch_size : (c + 1) * self.batch_size, j, cols] = 0
         tensor = tensor * keep
         return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
-
-
-def _model_name(model: torch.nn.Module) -> str:
-    return type(model).__name__
-
-
-def _find_layers(root: torch.nn.Module, model: torch.nn.Module, where: str) -> list[torch.nn.Module]:
-    """The layer stack of ``root``: the shallowest ``ModuleList`` whose every element holds an attention module."""
-    best: tuple[int, torch.nn.ModuleList] | None = None
-    for name, module in root.named_modules():
-        if not isinstance(module, torch.nn.ModuleList) or len(module) == 0:
-            continue
-        if all(any(type(m).__name__.endswith("Attention") for m in layer.modules()) for layer in module):
-            depth = name.count(".")
-            if best is None or depth < best[0]:
-                best = (depth, module)
-    if best is None:
-        raise RuntimeError(
-            f"{_model_name(model)}: no list of layers with attention modules found in the {where} (value_zeroing "
-            "looks for a ModuleList whose layers contain a module with a class name ending in 'Attention')."
-        )
-    return list(best[1])
-
-
-def _head_dim(attention: torch.nn.Module, model: torch.nn.Module) -> int | None:
-    for name in ("head_dim", "head_size", "key_value_proj_dim", "attention_head_size", "d_kv"):
-        value = getattr(attention, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    config = getattr(model, "config", None)
-    value = getattr(config, "head_dim", None)
-    if isinstance(value, int) and value > 0:
-        return value
-    hidden = getattr(config, "hidden_size", None)
-    heads = getattr(config, "num_attention_heads", None)
-    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0:
-        return hidden // heads
-    return None
-
-
-def _sites(
-    layers: list[torch.nn.Module], model: torch.nn.Module, which: str, config: ModelConfig | None
-) -> list[_Site]:
-    """The self (``which="self"``) or cross (``"cross"``) attention site of each layer."""
-    sites = []
-    override = None
-    if config is not None:
-        override = config.self_attention_module if which == "self" else config.cross_attention_module
-    value_names = (config.value_vector,) if config is not None and config.value_vector else _VALUE_NAMES
-    for i, block in enumerate(layers):
-        if override:
-            try:
-                candidates = [block.get_submodule(override)]
-            except AttributeError as e:
-                raise RuntimeError(f"{_model_name(model)}: layer {i} has no module {override!r}.") from e
-        else:
-            candidates = [
-                m
-                for m in block.modules()
-                if type(m).__name__.endswith("Attention") and any(hasattr(m, n) for n in value_names)
-            ]
-            index = 0 if which == "self" else 1
-            if len(candidates) <= index:
-                raise RuntimeError(
-                    f"{_model_name(model)}: layer {i} has no {which}-attention module with a value projection (looked "
-                    f"for a module named '*Attention' with one of {list(value_names)}); register the names with "
-                    "inseq.register_model_config."
-                )
-            candidates = [candidates[index]]
-        attention = candidates[0]
-        name = next((n for n in value_names if isinstance(getattr(attention, n, None), torch.nn.Module)), None)
-        if name is None:
-            raise RuntimeError(
-                f"{_model_name(model)}: the {which}-attention module {type(attention).__name__} of layer {i} has no "
-                f"value projection among {list(value_names)}; register it with inseq.register_model_config."
-            )
-        sites.append(_Site(block, attention, getattr(attention, name), name, _head_dim(attention, model)))
-    return sites
 
 
 def _units(spec: Any, layer: int, name: str) -> list[int] | None | bool:
@@ -386,7 +189,6 @@ class ValueZeroingAttribution(FeatureAttribution):
     output_kind = "multidim"
     num_extra_dims = 1
     uses_attributed_fn = False
-    is_final_step_method = True
 
     def compute(
         self,
@@ -416,51 +218,43 @@ class ValueZeroingAttribution(FeatureAttribution):
         """
         if similarity_metric not in ("cosine", "euclidean"):
             raise ValueError(f"similarity_metric must be 'cosine' or 'euclidean', got {similarity_metric!r}.")
-        batch, hf = ctx.batch, ctx.model.model
-        config = get_model_config(type(hf).__name__)
+        batch = ctx.batch
         length = int(ctx.positions[-1])
-        ids, mask = batch.target_ids[:, :length], batch.target_mask[:, :length]
+        mask = batch.target_mask[:, :length]
         result = MethodResult()
-        enc_dec = batch.is_encoder_decoder
-        dec_layers = _find_layers(ctx.model.get_decoder(), hf, "decoder")
-        dec_self = _sites(dec_layers, hf, "self", config)
-        cross = _sites(dec_layers, hf, "cross", config) if enc_dec else []
-        enc_layers = _find_layers(ctx.model.get_encoder(), hf, "encoder") if enc_dec else []
-        enc_self = _sites(enc_layers, hf, "self", config) if enc_dec and output_encoder_self_scores else []
+        structure = ctx.model.structure()
+        dec_layers, enc_layers = structure.decoder_layers, structure.encoder_layers
         capture = _Capture(dec_layers + enc_layers)
         try:
-            with torch.no_grad():
-                if enc_dec:
-                    hf(
-                        input_ids=batch.source_ids,
-                        attention_mask=batch.source_mask,
-                        decoder_input_ids=ids,
-                        decoder_attention_mask=mask,
-                        use_cache=False,
-                    )
-                else:
-                    hf(input_ids=ids, attention_mask=mask, use_cache=False)
+            ctx.model.clean_forward(batch, length)
         finally:
             capture.remove()
         n_dec = len(dec_layers)
-        run = _Runner(ctx, capture, similarity_metric, tokens_per_eval)
+        run = _Runner(capture, similarity_metric, tokens_per_eval)
         tgt_len = batch.target_ids.shape[1]
-        want_dec_self = not enc_dec or ctx.attribute_target or output_decoder_self_scores
-        if want_dec_self:
-            scores = run.layers(dec_self, 0, mask, decoder_zeroed_units_indices, "decoder_zeroed_units_indices")
-            if not enc_dec or ctx.attribute_target:
+        if ctx.wants_target or output_decoder_self_scores:
+            scores = run.layers(
+                structure.decoder_self, 0, mask, decoder_zeroed_units_indices, "decoder_zeroed_units_indices"
+            )
+            if ctx.wants_target:
                 result.target = _grid_rows(scores, ctx, tgt_len)
             else:
                 ends = [e - 1 for e in batch.attr_end]
                 result.sequence_scores["decoder_self_scores"] = _per_example_square(scores, ends)
-        if enc_dec:
-            scores = run.layers(cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices")
+        if structure.cross:
+            scores = run.layers(
+                structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices"
+            )
             result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1])
-            if enc_self:
-                scores = run.layers(
-                    enc_self, n_dec, batch.source_mask, encoder_zeroed_units_indices, "encoder_zeroed_units_indices"
-                )
-                result.sequence_scores["encoder_self_scores"] = _per_example_square(scores, batch.source_lengths)
+        if structure.encoder_self and output_encoder_self_scores:
+            scores = run.layers(
+                structure.encoder_self,
+                n_dec,
+                batch.source_mask,
+                encoder_zeroed_units_indices,
+                "encoder_zeroed_units_indices",
+            )
+            result.sequence_scores["encoder_self_scores"] = _per_example_square(scores, batch.source_lengths)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
@@ -469,15 +263,13 @@ class ValueZeroingAttribution(FeatureAttribution):
 class _Runner:
     """Recomputes layers from their captured clean inputs with some tokens' values zeroed."""
 
-    def __init__(self, ctx: AttributionContext, capture: _Capture, metric: str, tokens_per_eval: int | None) -> None:
-        self.ctx = ctx
+    def __init__(self, capture: _Capture, metric: str, tokens_per_eval: int | None) -> None:
         self.capture = capture
         self.metric = metric
         self.tokens_per_eval = tokens_per_eval
-        self.owner = type(ctx.model.model).__name__
 
     def layers(
-        self, sites: list[_Site], offset: int, key_mask: torch.Tensor, spec: Any, spec_name: str
+        self, sites: list[AttentionSite], offset: int, key_mask: torch.Tensor, spec: Any, spec_name: str
     ) -> torch.Tensor:
         """``(batch, q, k, layers)`` normalised scores of zeroing key ``k``'s values, read at query ``q``."""
         per_layer = []
@@ -492,11 +284,11 @@ class _Runner:
         scores = torch.stack(per_layer, dim=-1)
         return _normalise(scores, key_mask.cpu())
 
-    def _layer(self, site: _Site, index: int, units: list[int] | None, n_keys: int, key_mask) -> torch.Tensor:
+    def _layer(self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, key_mask) -> torch.Tensor:
         args, kwargs = self.capture.inputs[index]
         clean = self.capture.outputs[index]
         batch = clean.shape[0]
-        hook = _ValueMask(site, self.owner)
+        hook = _ValueMask(site)
         hook.units, hook.batch_size = units, batch
         handle = site.value.register_forward_hook(hook)
         out = torch.zeros(batch, clean.shape[1], n_keys)

@@ -21,7 +21,8 @@ import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 from transformers.modeling_outputs import BaseModelOutput
 
-from ..engine import FORWARD_TOKEN_BUDGET, AttributionContext, attributed_fn_values
+from ...utils.budgets import get_budgets
+from ..engine import AttributionContext, attributed_fn_values
 from .feature_attribution import MethodResult
 from .gradient_attribution import GradientAttribution, IntegratedGradientsAttribution, _alloc, _batched_grads
 from .ops.monotonic_path import MODES, STRATEGIES, build_monotonic_path, load_or_build_knn_graph, path_weights
@@ -35,7 +36,7 @@ def _steps_per_pass(ctx: AttributionContext, n_steps: int, internal_batch_size: 
         return max(1, internal_batch_size // ctx.batch.size)
     batch = ctx.batch
     tokens = batch.size * (batch.target_ids.shape[1] + (batch.source_ids.shape[1] if with_src else 0))
-    return max(1, min(n_steps, FORWARD_TOKEN_BUDGET // max(1, tokens)))
+    return max(1, min(n_steps, get_budgets().forward_tokens // max(1, tokens)))
 
 
 def _with_token(embeds: torch.Tensor, index: int, token: torch.Tensor, copies: int) -> torch.Tensor:

@@ -1,27 +1,6 @@
-"""One tokenised example (source, target, prompt length) and the resolution of attributed positions."""
+"""Resolution of the attributed target positions (``attr_pos_start`` / ``attr_pos_end``)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass
-class Example:
-    """A tokenised example before batching.
-
-    Attributes:
-        source_ids: Encoder-decoder only: source ids.
-        target_ids: Target ids (decoder-only: prompt + generation; encoder-decoder: decoder start + generation).
-        prompt_length: Number of target tokens that are not attributed by default (prompt or decoder start).
-        input_text: The input text as given.
-        generated_text: The target text (given or generated).
-    """
-
-    source_ids: list[int] | None
-    target_ids: list[int]
-    prompt_length: int
-    input_text: str
-    generated_text: str
 
 
 def resolve_positions(start: int | None, end: int | None, length: int, min_start: int) -> tuple[int, int]:

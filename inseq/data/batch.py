@@ -1,4 +1,9 @@
-"""The tokenised, right-padded batch handed from the model adapters to the attribution engine."""
+"""The types the model adapters hand to the attribution engine: tokenised examples and right-padded batches.
+
+They live here, below both ``inseq.attr`` (which consumes them) and ``inseq.models`` (which builds them); inseq 0.7
+code imports batch classes from ``inseq.data.batch`` too. What differs between decoder-only and encoder-decoder
+batches is expressed by the two subclasses, so the engine never branches on the architecture.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,46 @@ from dataclasses import dataclass, field
 import torch
 
 from ..utils.typing import TokenWithId
+
+
+@dataclass
+class Example:
+    """A tokenised example before batching.
+
+    Attributes:
+        source_ids: Encoder-decoder only: source ids.
+        target_ids: Target ids (decoder-only: prompt + generation; encoder-decoder: decoder start + generation).
+        prompt_length: Number of target tokens that are not attributed by default (prompt or decoder start).
+        input_text: The input text as given.
+        generated_text: The target text (given or generated).
+    """
+
+    source_ids: list[int] | None
+    target_ids: list[int]
+    prompt_length: int
+    input_text: str
+    generated_text: str
+
+
+@dataclass
+class BatchEncoding:
+    """Tokenised texts: ids, mask, tokens and baseline ids (UNK, EOS kept unless ``include_eos_baseline``).
+
+    Example:
+        >>> enc = BatchEncoding(torch.tensor([[5, 6]]), torch.tensor([[1, 1]]))
+        >>> enc.num_sequences
+        1
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    input_tokens: list[list[str]] | None = None
+    baseline_ids: torch.Tensor | None = None
+
+    @property
+    def num_sequences(self) -> int:
+        """Number of encoded texts."""
+        return self.input_ids.shape[0]
 
 
 @dataclass
@@ -47,10 +92,16 @@ class AttributionBatch:
         """Number of examples."""
         return self.target_ids.shape[0]
 
-    @property
-    def is_encoder_decoder(self) -> bool:
-        """Whether the batch has a separate source."""
-        return self.source_ids is not None
+    #: Whether the batch has a separate source (set by the two subclasses).
+    is_encoder_decoder = False
+
+    def output_source_tokens(self, index: int) -> list[TokenWithId]:
+        """Tokens shown as the ``source`` of example ``index``'s output (decoder-only: the unattributed prefix)."""
+        return list(self.target_tokens[index][: self.attr_start[index]])
+
+    def source_mask_rows(self, repeat: int = 1) -> torch.Tensor | None:
+        """The source mask repeated ``repeat`` times along the rows, or None without a source."""
+        return None if self.source_mask is None else self.source_mask.repeat(repeat, 1)
 
     @property
     def target_lengths(self) -> list[int]:
@@ -87,3 +138,35 @@ class AttributionBatch:
         if self.source_baseline_ids is not None:
             self.source_baseline_ids = self.source_baseline_ids.to(device)
         return self
+
+
+@dataclass
+class DecoderOnlyBatch(AttributionBatch):
+    """A decoder-only batch: the target is the prompt followed by the generation; there is no source.
+
+    Example:
+        >>> ids = torch.tensor([[3, 4, 5]])
+        >>> batch = DecoderOnlyBatch(ids, torch.ones_like(ids), ids, [[]], [1], [3], prompt_lengths=[1])
+        >>> batch.is_encoder_decoder, batch.source_mask_rows() is None
+        (False, True)
+    """
+
+    is_encoder_decoder = False
+
+
+@dataclass
+class EncoderDecoderBatch(AttributionBatch):
+    """An encoder-decoder batch: the source is encoded once; the target starts with the decoder start token.
+
+    Example:
+        >>> ids = torch.tensor([[3, 4]])
+        >>> batch = EncoderDecoderBatch(ids, torch.ones_like(ids), ids, [[]], [1], [2], ids, torch.ones_like(ids), ids)
+        >>> batch.is_encoder_decoder, batch.source_mask_rows(2).shape
+        (True, torch.Size([2, 2]))
+    """
+
+    is_encoder_decoder = True
+
+    def output_source_tokens(self, index: int) -> list[TokenWithId]:
+        """The source tokens of example ``index``."""
+        return list(self.source_tokens[index])

@@ -1,0 +1,205 @@
+"""The port: the typed contract of everything the attribution engine and its methods need from a model.
+
+The engine and every method in ``inseq.attr`` talk to a model only through :class:`AttributionModelPort`;
+``inseq.models`` implements it (decoder-only and encoder-decoder adapters), and ``inseq.attr`` never imports
+``inseq.models``. What differs between the two architectures is decided behind the port: for example
+:meth:`AttributionModelPort.encode_source` returns None on a decoder-only model, and the batch it builds is a
+:class:`~inseq.data.batch.DecoderOnlyBatch` or an :class:`~inseq.data.batch.EncoderDecoderBatch`.
+
+Example:
+    >>> import inseq
+    >>> from inseq.attr.port import AttributionModelPort
+    >>> model = inseq.load_model(inseq.testing.get_tiny_model_path("gpt2"), "saliency")  # doctest: +SKIP
+    >>> isinstance(model, AttributionModelPort)  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from ..data.batch import AttributionBatch, Example
+
+
+@dataclass
+class AttentionSite:
+    """One attention module of one layer, with the projection producing its value vectors.
+
+    Attributes:
+        block: The whole layer (recomputed from its captured inputs by value zeroing).
+        attention: The attention module inside ``block``.
+        value: The module whose output holds the value vectors (possibly a fused QKV projection).
+        value_columns: ``value_columns(width, heads)`` gives the boolean ``(width,)`` mask of the output columns of
+            ``value`` holding the values of ``heads`` (None: all heads); raises ``ValueError`` for a bad head.
+    """
+
+    block: torch.nn.Module
+    attention: torch.nn.Module
+    value: torch.nn.Module
+    value_columns: Callable[[int, list[int] | None], torch.Tensor]
+
+
+@dataclass
+class AttentionMaps:
+    """Attention weights of one clean forward, each ``(batch, query, key, layers, heads)`` or None.
+
+    Attributes:
+        decoder_self: Self-attention of the decoder (decoder-only: of the model).
+        cross: Cross-attention (encoder-decoder only).
+        encoder_self: Self-attention of the encoder (encoder-decoder only).
+    """
+
+    decoder_self: torch.Tensor
+    cross: torch.Tensor | None = None
+    encoder_self: torch.Tensor | None = None
+
+
+@dataclass
+class ModelStructure:
+    """The layer stacks and attention sites of a model, found by inspecting its module tree.
+
+    Attributes:
+        decoder_layers: The decoder's (decoder-only: the model's) layers, in order.
+        encoder_layers: The encoder's layers (empty for decoder-only models).
+        decoder_self: The self-attention site of each decoder layer.
+        cross: The cross-attention site of each decoder layer (empty for decoder-only models).
+        encoder_self: The self-attention site of each encoder layer (empty for decoder-only models).
+    """
+
+    decoder_layers: list[torch.nn.Module]
+    encoder_layers: list[torch.nn.Module]
+    decoder_self: list[AttentionSite]
+    cross: list[AttentionSite]
+    encoder_self: list[AttentionSite]
+
+
+@runtime_checkable
+class AttributionModelPort(Protocol):
+    """What the engine needs from a model. ``inseq.models`` adapters implement it.
+
+    Attributes:
+        is_encoder_decoder: Whether the model has a separate encoder (used only to validate requests).
+        device: Device the model runs on.
+        embed_scale: Factor between the embedding module's output and the first layer's input.
+        unk_token_id: Id used for baselines and removed tokens.
+        pad_token_id: Padding id.
+        eos_token_id: End-of-sequence id.
+        special_tokens_ids: Ids of the tokenizer's special tokens.
+        info: Names and classes of the model and tokenizer, stored in outputs.
+    """
+
+    is_encoder_decoder: bool
+    device: str
+    embed_scale: float
+    unk_token_id: int | None
+    pad_token_id: int | None
+    eos_token_id: int | None
+
+    @property
+    def special_tokens_ids(self) -> list[int]: ...
+
+    @property
+    def info(self) -> dict[str, Any]: ...
+
+    @property
+    def vocabulary_embeddings(self) -> torch.Tensor:
+        """The ``(vocab, hidden)`` input embedding matrix."""
+        ...
+
+    @property
+    def torch_module(self) -> torch.nn.Module:
+        """The underlying ``torch.nn.Module`` (frozen while attributing; hooks go here)."""
+        ...
+
+    # ------------------------------------------------------------------ examples and batches
+    def prepare_examples(
+        self,
+        input_texts: list[str],
+        generated_texts: list[str] | None,
+        generation_args: dict[str, Any],
+        skip_special_tokens: bool = False,
+        generate_from_target_prefix: bool = False,
+    ) -> list[Example]:
+        """Tokenise inputs and generate (or tokenise the given) targets."""
+        ...
+
+    def contrast_examples(
+        self, examples: list[Example], sources: list[str] | None, targets: list[str] | None, skip_special_tokens: bool
+    ) -> list[Example]:
+        """Examples of the contrastive side (contrast sources and/or targets replace the original ones)."""
+        ...
+
+    def build_batch(
+        self, examples: list[Example], attr_pos_start: int | None, attr_pos_end: int | None, include_eos_baseline: bool
+    ) -> AttributionBatch:
+        """Right-pad examples into a batch on the model's device, with baseline ids and attributed positions."""
+        ...
+
+    def convert_ids_to_tokens(self, ids: Any, skip_special_tokens: bool = True, decode_tokens: bool = False) -> Any:
+        """Token strings of ids."""
+        ...
+
+    # ------------------------------------------------------------------ forward passes
+    def embed_ids(self, ids: torch.Tensor, as_targets: bool = False) -> torch.Tensor:
+        """Input embeddings of ``ids`` exactly as the model's first layer sees them."""
+        ...
+
+    def encode_source(
+        self, embeds: torch.Tensor | None = None, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> Any:
+        """Run the encoder once on source embeddings or ids; None for models without an encoder."""
+        ...
+
+    def forward_logits(
+        self,
+        target_embeds: torch.Tensor | None,
+        target_ids: torch.Tensor | None,
+        target_mask: torch.Tensor,
+        encoder_outputs: Any,
+        source_mask: torch.Tensor | None,
+        logits_from: int,
+    ) -> torch.Tensor:
+        """``(rows, len - logits_from, vocab)`` teacher-forced logits of target positions ``logits_from`` onwards."""
+        ...
+
+    # ------------------------------------------------------------------ internals
+    def get_input_embeddings(self) -> torch.nn.Module:
+        """The input embedding module (the default layer of ``layer_*`` methods)."""
+        ...
+
+    def get_submodule(self, name: str) -> torch.nn.Module:
+        """A submodule of the model by dotted name."""
+        ...
+
+    def eager_attention(self) -> AbstractContextManager[None]:
+        """Context manager running the model with eager attention (weights available), restored after."""
+        ...
+
+    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
+        """Attention weights of a clean forward over the first ``length`` target tokens of ``batch``."""
+        ...
+
+    def structure(self) -> ModelStructure:
+        """Layer stacks and attention sites (value zeroing); raises naming the module when one cannot be found."""
+        ...
+
+    def clean_forward(self, batch: AttributionBatch, length: int) -> None:
+        """A no-grad forward over the first ``length`` target tokens (hooks installed by the caller observe it)."""
+        ...
+
+
+def iter_port_members() -> Iterator[str]:
+    """Names of the members the port declares (used by the tests to check an adapter implements all of them).
+
+    Example:
+        >>> "forward_logits" in set(iter_port_members())
+        True
+    """
+    names = set(AttributionModelPort.__annotations__)
+    names |= {n for n in vars(AttributionModelPort) if not n.startswith("_")}
+    yield from sorted(names)

@@ -1,0 +1,182 @@
+"""Structure discovery: layers, attention modules and value projections, found by inspecting the module tree.
+
+inseq 0.7 needed a hand-kept table of module names for every architecture. Here the layer stack is the shallowest
+``ModuleList`` whose every element holds a module whose class name ends in ``Attention``, and the value projection
+is the first of a few common names; ``inseq.register_model_config`` overrides the names for unusual models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+import torch
+
+from ..attr.port import AttentionSite
+from .model_config import ModelConfig
+
+#: Names of value projections, checked in order on each attention module.
+_VALUE_NAMES = ("v_proj", "value", "v", "v_lin", "c_attn", "query_key_value")
+
+
+def _configs(model: torch.nn.Module) -> list[Any]:
+    """Distinct configuration objects of ``model`` and its submodules."""
+    seen: dict[int, Any] = {}
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            seen.setdefault(id(config), config)
+    return list(seen.values())
+
+
+@contextmanager
+def eager_attention(model: torch.nn.Module) -> Iterator[None]:
+    """Run ``model`` with eager attention (which can return attention weights), restoring its setting afterwards.
+
+    Works for any architecture: ``set_attn_implementation`` (transformers 5) is used when available, and every
+    configuration reachable from the model's modules is switched as well.
+
+    Example:
+        >>> with eager_attention(model.model):  # doctest: +SKIP
+        ...     out = model.model(input_ids=ids, output_attentions=True)
+    """
+    configs = _configs(model)
+    previous = [(config, config._attn_implementation) for config in configs]
+    top = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    try:
+        if top != "eager" and hasattr(model, "set_attn_implementation"):
+            try:
+                model.set_attn_implementation("eager")
+            except (ValueError, ImportError, AttributeError):
+                pass
+        for config in configs:
+            if config._attn_implementation != "eager":
+                config._attn_implementation = "eager"
+        yield
+    finally:
+        if top is not None and top != "eager" and hasattr(model, "set_attn_implementation"):
+            try:
+                model.set_attn_implementation(top)
+            except (ValueError, ImportError, AttributeError):
+                pass
+        for config, value in previous:
+            if config._attn_implementation != value:
+                config._attn_implementation = value
+
+
+def require_output(value: Any, model: torch.nn.Module, what: str) -> Any:
+    if value is None or (isinstance(value, tuple | list) and any(v is None for v in value)):
+        raise RuntimeError(f"{type(model).__name__} did not return {what} even with eager attention.")
+    return value
+
+
+def stack_attentions(attentions: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``layers x (batch, heads, q, k)`` -> ``(batch, q, k, layers, heads)``."""
+    return torch.stack([a.detach().float() for a in attentions], dim=-1).permute(0, 2, 3, 4, 1).cpu()
+
+
+def _value_columns(name: str, head_dim: int | None, owner: str, width: int, heads: list[int] | None) -> torch.Tensor:
+    """Boolean ``(width,)`` mask of the output columns of a value projection holding the values of ``heads``."""
+    cols = torch.zeros(width, dtype=torch.bool)
+    if name == "c_attn":
+        value_width = width // 3
+        offset, stride, unit = 2 * value_width, head_dim or value_width, head_dim or value_width
+        n_units = value_width // unit
+        starts = [offset + h * stride for h in range(n_units)]
+    elif name == "query_key_value":
+        if head_dim is None:
+            raise RuntimeError(f"{owner}: cannot find the head size of the fused query_key_value projection.")
+        n_units = width // (3 * head_dim)
+        unit = head_dim
+        starts = [h * 3 * head_dim + 2 * head_dim for h in range(n_units)]
+    else:
+        unit = head_dim or width
+        n_units = width // unit
+        starts = [h * unit for h in range(n_units)]
+    units = range(n_units) if heads is None else heads
+    for h in units:
+        if not 0 <= h < n_units:
+            raise ValueError(f"Head index {h} is out of range: {owner} has {n_units} heads.")
+        cols[starts[h] : starts[h] + unit] = True
+    return cols
+
+
+def _model_name(model: torch.nn.Module) -> str:
+    return type(model).__name__
+
+
+def find_layers(root: torch.nn.Module, model: torch.nn.Module, where: str) -> list[torch.nn.Module]:
+    """The layer stack of ``root``: the shallowest ``ModuleList`` whose every element holds an attention module."""
+    best: tuple[int, torch.nn.ModuleList] | None = None
+    for name, module in root.named_modules():
+        if not isinstance(module, torch.nn.ModuleList) or len(module) == 0:
+            continue
+        if all(any(type(m).__name__.endswith("Attention") for m in layer.modules()) for layer in module):
+            depth = name.count(".")
+            if best is None or depth < best[0]:
+                best = (depth, module)
+    if best is None:
+        raise RuntimeError(
+            f"{_model_name(model)}: no list of layers with attention modules found in the {where} (value_zeroing "
+            "looks for a ModuleList whose layers contain a module with a class name ending in 'Attention')."
+        )
+    return list(best[1])
+
+
+def _head_dim(attention: torch.nn.Module, model: torch.nn.Module) -> int | None:
+    for name in ("head_dim", "head_size", "key_value_proj_dim", "attention_head_size", "d_kv"):
+        value = getattr(attention, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    config = getattr(model, "config", None)
+    value = getattr(config, "head_dim", None)
+    if isinstance(value, int) and value > 0:
+        return value
+    hidden = getattr(config, "hidden_size", None)
+    heads = getattr(config, "num_attention_heads", None)
+    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0:
+        return hidden // heads
+    return None
+
+
+def attention_sites(
+    layers: list[torch.nn.Module], model: torch.nn.Module, which: str, config: ModelConfig | None
+) -> list[AttentionSite]:
+    """The self (``which="self"``) or cross (``"cross"``) attention site of each layer."""
+    sites = []
+    override = None
+    if config is not None:
+        override = config.self_attention_module if which == "self" else config.cross_attention_module
+    value_names = (config.value_vector,) if config is not None and config.value_vector else _VALUE_NAMES
+    for i, block in enumerate(layers):
+        if override:
+            try:
+                candidates = [block.get_submodule(override)]
+            except AttributeError as e:
+                raise RuntimeError(f"{_model_name(model)}: layer {i} has no module {override!r}.") from e
+        else:
+            candidates = [
+                m
+                for m in block.modules()
+                if type(m).__name__.endswith("Attention") and any(hasattr(m, n) for n in value_names)
+            ]
+            index = 0 if which == "self" else 1
+            if len(candidates) <= index:
+                raise RuntimeError(
+                    f"{_model_name(model)}: layer {i} has no {which}-attention module with a value projection (looked "
+                    f"for a module named '*Attention' with one of {list(value_names)}); register the names with "
+                    "inseq.register_model_config."
+                )
+            candidates = [candidates[index]]
+        attention = candidates[0]
+        name = next((n for n in value_names if isinstance(getattr(attention, n, None), torch.nn.Module)), None)
+        if name is None:
+            raise RuntimeError(
+                f"{_model_name(model)}: the {which}-attention module {type(attention).__name__} of layer {i} has no "
+                f"value projection among {list(value_names)}; register it with inseq.register_model_config."
+            )
+        columns = partial(_value_columns, name, _head_dim(attention, model), _model_name(model))
+        sites.append(AttentionSite(block, attention, getattr(attention, name), columns))
+    return sites

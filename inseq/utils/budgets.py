@@ -1,0 +1,76 @@
+"""Memory budgets: the one place that bounds how much work a single forward or backward pass may carry.
+
+Every chunking decision of the engine reads these numbers, so peak memory scales with them and not with the input.
+Change them for a block of code with :func:`memory_budgets` (a context manager, scoped to the current thread or
+task; nothing leaks between calls).
+
+Example:
+    >>> from inseq.utils.budgets import get_budgets, memory_budgets
+    >>> get_budgets().backward_tokens
+    32768
+    >>> with memory_budgets(backward_tokens=4096):
+    ...     get_budgets().backward_tokens
+    4096
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MemoryBudgets:
+    """Upper bounds on the size of one pass.
+
+    Attributes:
+        backward_tokens: ``positions x rows x tokens`` of one batched backward pass (gradient methods).
+        forward_tokens: ``rows x tokens`` of one forward pass with gradients (interpolation steps of path methods).
+        perturbed_rows: ``rows x positions`` of one perturbed forward (occlusion, LIME, ReAGent, evaluation).
+        plain_rows: rows of logits kept at once by no-grad passes (step scores), times the batch size.
+    """
+
+    backward_tokens: int = 32768
+    forward_tokens: int = 4096
+    perturbed_rows: int = 2048
+    plain_rows: int = 256
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Memory budget {field.name} must be a positive integer, got {value!r}.")
+
+
+_CURRENT: ContextVar[MemoryBudgets] = ContextVar("inseq_memory_budgets", default=MemoryBudgets())
+
+
+def get_budgets() -> MemoryBudgets:
+    """The budgets in force in the current context."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def memory_budgets(**changes: int) -> Iterator[MemoryBudgets]:
+    """Run a block with some budgets changed (names as in :class:`MemoryBudgets`).
+
+    Raises:
+        ValueError: for an unknown budget name or a value that is not a positive integer.
+
+    Example:
+        >>> with memory_budgets(forward_tokens=1024) as budgets:
+        ...     budgets.forward_tokens
+        1024
+    """
+    names = {f.name for f in dataclasses.fields(MemoryBudgets)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise ValueError(f"Unknown memory budget(s) {unknown}; valid: {sorted(names)}.")
+    token = _CURRENT.set(dataclasses.replace(_CURRENT.get(), **changes))
+    try:
+        yield _CURRENT.get()
+    finally:
+        _CURRENT.reset(token)
