@@ -123,8 +123,8 @@ def worker(
     import warnings
 
     import inseq
-    from inseq.utils.budgets import get_budgets
     from inseq.testing.reference import encode_example, reference_attribute
+    from inseq.utils.budgets import get_budgets
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

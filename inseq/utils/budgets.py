@@ -45,7 +45,7 @@ class MemoryBudgets:
                 raise ValueError(f"Memory budget {field.name} must be a positive integer, got {value!r}.")
 
 
-_CURRENT: ContextVar[MemoryBudgets] = ContextVar("inseq_memory_budgets", default=MemoryBudgets())
+_CURRENT: ContextVar[MemoryBudgets] = ContextVar("inseq_memory_budgets", default=MemoryBudgets())  # noqa: B039 (frozen)
 
 
 def get_budgets() -> MemoryBudgets:

@@ -12,8 +12,8 @@ from ...utils.errors import UnknownAttributionMethodError
 from ...utils.registry import Registry
 
 if TYPE_CHECKING:
-    from ..port import AttributionModelPort as AttributionModel
     from ..engine import AttributionContext
+    from ..port import AttributionModelPort as AttributionModel
 
 METHODS: Registry[type[FeatureAttribution]] = Registry("attribution method")
 

@@ -64,7 +64,6 @@ class GradientAttribution(FeatureAttribution):
 
         ``combine(p0, p1, src_grads, tgt_grads)`` receives ``(k, rows, len, hidden)`` gradients of each chunk.
         """
-        batch = ctx.batch
         src = src.detach().requires_grad_(True) if src is not None else None
         want_tgt = ctx.wants_target
         tgt = tgt.detach().requires_grad_(want_tgt)
