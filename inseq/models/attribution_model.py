@@ -33,7 +33,6 @@ class AttributionModel:
 
     def __init__(self) -> None:
         self.attribution_method: FeatureAttribution | None = None
-        self.is_hooked = False
         self._device = "cpu"
         self.config = None
 

@@ -29,16 +29,17 @@ def in_notebook() -> bool:
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
-def _as_sequences(attributions: Any) -> list[Any]:
-    from ..data.attribution import FeatureAttributionOutput, FeatureAttributionSequenceOutput
+def _is_sequence_output(value: Any) -> bool:
+    # viz draws data without importing inseq.data: outputs are recognised by their fields
+    return hasattr(value, "source_attributions") and hasattr(value, "target") and hasattr(value, "attr_pos_start")
 
-    if isinstance(attributions, FeatureAttributionOutput):
+
+def _as_sequences(attributions: Any) -> list[Any]:
+    if hasattr(attributions, "sequence_attributions"):
         return list(attributions.sequence_attributions)
-    if isinstance(attributions, FeatureAttributionSequenceOutput):
+    if _is_sequence_output(attributions):
         return [attributions]
-    if isinstance(attributions, Sequence) and all(
-        isinstance(a, FeatureAttributionSequenceOutput) for a in attributions
-    ):
+    if isinstance(attributions, Sequence) and attributions and all(_is_sequence_output(a) for a in attributions):
         return list(attributions)
     raise TypeError(
         "show_attributions expects a FeatureAttributionSequenceOutput, a list of them or a FeatureAttributionOutput, "
