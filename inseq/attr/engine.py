@@ -16,9 +16,17 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import torch
+from transformers.modeling_outputs import CausalLMOutput, Seq2SeqLMOutput
 
 from ..utils.budgets import get_budgets
-from .step_functions import StepFunction, StepFunctionArgs, get_step_function
+from .step_functions import (
+    StepFunction,
+    StepFunctionArgs,
+    StepFunctionDecoderOnlyArgs,
+    StepFunctionEncoderDecoderArgs,
+    get_step_function,
+    is_builtin_step_function,
+)
 
 if TYPE_CHECKING:
     from ..data.batch import AttributionBatch
@@ -145,11 +153,16 @@ class TargetScorer:
     def encode(self, source_embeds: torch.Tensor | None = None, repeat: int = 1, source_ids=None) -> Any:
         """Run the encoder once (None without one); its output is reused by every chunk.
 
-        Without embeddings or ids the batch's own source ids are encoded.
+        Without embeddings or ids the batch's own source ids are encoded. The inputs are remembered on the output
+        (as ``inseq_source``) so that custom step functions receive the very tensors gradients are taken w.r.t.
         """
         if source_embeds is None and source_ids is None and self.batch.source_ids is not None:
             source_ids = self.batch.source_ids.repeat(repeat, 1)
-        return self.model.encode_source(embeds=source_embeds, ids=source_ids, mask=self.batch.source_mask_rows(repeat))
+        mask = self.batch.source_mask_rows(repeat)
+        out = self.model.encode_source(embeds=source_embeds, ids=source_ids, mask=mask)
+        if out is not None:
+            out.inseq_source = SourceInputs(source_embeds, source_ids, mask)
+        return out
 
     def logits(
         self,
@@ -182,7 +195,7 @@ class TargetScorer:
         """``(rows, p1 - p0)`` values of the attributed function at target positions ``[p0, p1)``."""
         logits = self.logits(p0, p1, repeat=repeat, **inputs)
         recompute = lambda: self.logits(p0, p1, repeat=repeat, **inputs).flatten(0, 1)  # noqa: E731
-        return self.apply(logits, p0, p1, repeat, recompute)
+        return self.apply(logits, p0, p1, repeat, recompute, inputs=inputs)
 
     def apply(
         self,
@@ -191,12 +204,121 @@ class TargetScorer:
         p1: int,
         repeat: int = 1,
         recompute: Callable[[], torch.Tensor] | None = None,
+        inputs: dict[str, Any] | None = None,
+        is_attributed_fn: bool = True,
     ) -> torch.Tensor:
-        """Apply the function to ``(rows, k, vocab)`` logits predicting positions ``[p0, p1)``."""
+        """Apply the function to ``(rows, k, vocab)`` logits predicting positions ``[p0, p1)``.
+
+        ``inputs`` are the keyword arguments the logits were computed from (``target_embeds``, ``target_ids``,
+        ``encoder_outputs``): custom step functions receive them, one generation step at a time.
+        """
         rows, k = logits.shape[:2]
-        args = build_step_args(self.model, self.batch, logits, p0, p1, repeat, self.contrast, self.grid_start, True)
+        if not is_builtin_step_function(self.fn):
+            return self._per_step(logits, p0, p1, repeat, inputs or {}, is_attributed_fn)
+        args = build_step_args(
+            self.model, self.batch, logits, p0, p1, repeat, self.contrast, self.grid_start, is_attributed_fn
+        )
         args.recompute_logits = recompute
         return self.fn(args, **self.fn_kwargs).reshape(rows, k)
+
+    def _per_step(
+        self, logits: torch.Tensor, p0: int, p1: int, repeat: int, inputs: dict[str, Any], is_attributed_fn: bool
+    ) -> torch.Tensor:
+        """Call a custom step function once per position, with inseq 0.7's ``(batch, step_len)`` arguments."""
+        rows = logits.shape[0]
+        kwargs = repeat_batch_kwargs(self.fn_kwargs, self.batch.size, repeat)
+        columns = []
+        for p in range(p0, p1):
+            step_logits = logits[:, p - p0 : p - p0 + 1]
+            args = step_args_at(
+                self.model,
+                self.batch,
+                p,
+                step_logits,
+                repeat,
+                inputs,
+                self.contrast,
+                self.grid_start,
+                is_attributed_fn,
+            )
+            columns.append(self.fn(args, **kwargs).reshape(rows))
+        return torch.stack(columns, 1)
+
+
+@dataclass
+class SourceInputs:
+    """What an encoder pass was computed from: embeddings (or None when run from ids), ids and mask (rows)."""
+
+    embeds: torch.Tensor | None
+    ids: torch.Tensor | None
+    mask: torch.Tensor | None
+
+
+def repeat_batch_kwargs(kwargs: dict[str, Any], batch_size: int, repeat: int) -> dict[str, Any]:
+    """Repeat tensor keyword arguments with one row per example along the rows, as Captum expands them.
+
+    Example:
+        >>> repeat_batch_kwargs({"ids": torch.zeros(2, 3), "n": 1}, batch_size=2, repeat=3)["ids"].shape
+        torch.Size([6, 3])
+    """
+    if repeat == 1:
+        return kwargs
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch_size:
+            out[key] = value.repeat(repeat, *([1] * (value.ndim - 1)))
+    return out
+
+
+def step_args_at(
+    model: AttributionModelPort,
+    batch: AttributionBatch,
+    p: int,
+    logits: torch.Tensor,
+    repeat: int,
+    inputs: dict[str, Any],
+    contrast: ContrastData | None,
+    grid_start: int,
+    is_attributed_fn: bool = False,
+) -> StepFunctionArgs:
+    """inseq 0.7's arguments of generation step ``p`` (predicting target position ``p`` from its prefix).
+
+    ``logits`` are the ``(rows, 1, vocab)`` logits predicting position ``p``; ``inputs`` the tensors they were
+    computed from. Embeddings given in ``inputs`` are passed as they are (sliced to the prefix), so gradients taken
+    w.r.t. them flow through anything the step function computes from its arguments.
+    """
+    target_ids, target_embeds = inputs.get("target_ids"), inputs.get("target_embeds")
+    ids = target_ids[:, :p] if target_ids is not None else batch.target_ids[:, :p].repeat(repeat, 1)
+    embeds = target_embeds[:, :p] if target_embeds is not None else model.embed_ids(ids, as_targets=True)
+    common = {
+        "attribution_model": model,
+        "target_ids": batch.target_ids[:, p].repeat(repeat),
+        "decoder_input_ids": ids,
+        "decoder_attention_mask": batch.target_mask[:, :p].repeat(repeat, 1),
+        "decoder_input_embeds": embeds,
+        "is_attributed_fn": is_attributed_fn,
+    }
+    if batch.source_ids is None:
+        args: StepFunctionArgs = StepFunctionDecoderOnlyArgs(forward_output=CausalLMOutput(logits=logits), **common)
+    else:
+        source = getattr(inputs.get("encoder_outputs"), "inseq_source", None)
+        src_ids = source.ids if source is not None and source.ids is not None else None
+        if src_ids is None:
+            src_ids = batch.source_ids.repeat(repeat, 1)
+        src_embeds = source.embeds if source is not None else None
+        args = StepFunctionEncoderDecoderArgs(
+            forward_output=Seq2SeqLMOutput(logits=logits),
+            encoder_input_ids=src_ids,
+            encoder_attention_mask=batch.source_mask.repeat(repeat, 1),
+            encoder_input_embeds=src_embeds if src_embeds is not None else model.embed_ids(src_ids),
+            **common,
+        )
+    if contrast is not None:
+        col = p - grid_start
+        args.contrast_target_ids = contrast.target_ids[:, col].repeat(repeat).to(logits.device)
+        if contrast.logits is not None and (contrast.force_inputs or not is_attributed_fn):
+            args.contrast_logits = contrast.logits[:, col].repeat(repeat, 1).to(logits.device)
+    return args
 
 
 def build_step_args(
@@ -265,7 +387,13 @@ def compute_step_scores(
             args = build_step_args(ctx.model, batch, logits, p0, p1, 1, contrast, ctx.grid_start)
             args.recompute_logits = recompute
             for name in step_scores:
-                values = get_step_function(name)(args, **step_scores_args.get(name, {}))
+                fn, fn_kwargs = get_step_function(name), step_scores_args.get(name, {})
+                if is_builtin_step_function(fn):
+                    values = fn(args, **fn_kwargs)
+                else:
+                    scorer = TargetScorer(ctx.model, batch, fn, fn_kwargs, contrast, ctx.grid_start)
+                    inputs = {"target_ids": batch.target_ids, "encoder_outputs": enc}
+                    values = scorer.apply(logits, p0, p1, inputs=inputs, is_attributed_fn=False)
                 out[name][:, ctx.grid_columns(p0, p1)] = values.reshape(batch.size, p1 - p0).float().cpu()
     return out
 

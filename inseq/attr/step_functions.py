@@ -1,8 +1,14 @@
 """Step functions: scores computed for every generated token, usable as step scores or as attribution targets.
 
 A step function takes a :class:`StepFunctionArgs` and keyword arguments of its own, and returns a tensor with one
-value per row. The engine calls it once for many (sequence, position) rows at a time: row ``i`` holds the logits that
-predict ``target_ids[i]``. The prefix of a row is ``decoder_input_ids[i][decoder_attention_mask[i].bool()]``.
+value per row.
+
+Custom step functions (anything not defined in this module) are called as in inseq 0.7: once per generation step,
+with :class:`StepFunctionDecoderOnlyArgs` or :class:`StepFunctionEncoderDecoderArgs` whose ``decoder_*`` tensors have
+shape ``(batch, step_len)`` and whose embeddings are the very tensors attributions are taken with respect to.
+The built-in functions below are vectorised over positions instead: the engine calls them once for many
+(sequence, position) rows, row ``i`` holding the logits that predict ``target_ids[i]`` and the prefix
+``decoder_input_ids[i][decoder_attention_mask[i].bool()]``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,41 @@ class StepFunctionArgs:
     def logits(self) -> torch.Tensor:
         """``(rows, vocab)`` logits predicting ``target_ids``."""
         return self.forward_output.logits[:, -1, :]
+
+
+#: inseq 0.7 name of the fields shared by both architectures.
+StepFunctionBaseArgs = StepFunctionArgs
+
+
+@dataclass
+class StepFunctionDecoderOnlyArgs(StepFunctionArgs):
+    """Arguments of one generation step of a decoder-only model (inseq 0.7 class).
+
+    ``decoder_input_ids``, ``decoder_attention_mask`` and ``decoder_input_embeds`` are ``(batch, step_len)``
+    (embeddings ``(batch, step_len, hidden)``): the whole sequence up to the current step; the ``encoder_*`` fields
+    are None.
+
+    Example:
+        >>> ids = torch.tensor([[3, 4]])
+        >>> args = StepFunctionDecoderOnlyArgs(None, None, torch.tensor([5]), decoder_input_ids=ids)
+        >>> args.decoder_input_ids.shape[1]
+        2
+    """
+
+
+@dataclass
+class StepFunctionEncoderDecoderArgs(StepFunctionArgs):
+    """Arguments of one generation step of an encoder-decoder model (inseq 0.7 class).
+
+    ``encoder_input_ids`` / ``encoder_attention_mask`` are ``(batch, src_len)`` and ``encoder_input_embeds``
+    ``(batch, src_len, hidden)``; the ``decoder_*`` tensors cover the target prefix up to the current step.
+
+    Example:
+        >>> src = torch.tensor([[7, 8, 9]])
+        >>> args = StepFunctionEncoderDecoderArgs(None, None, torch.tensor([5]), encoder_input_ids=src)
+        >>> args.encoder_input_ids.shape
+        torch.Size([1, 3])
+    """
 
 
 #: Names of :class:`StepFunctionArgs` fields: never treated as user keyword arguments.
@@ -287,6 +328,34 @@ def get_step_function(fn: str | StepFunction) -> StepFunction:
     if fn not in STEP_SCORES_MAP:
         raise ValueError(f"Unknown step function {fn!r}. Available step functions: {', '.join(STEP_SCORES_MAP)}.")
     return STEP_SCORES_MAP.get(fn)
+
+
+def is_builtin_step_function(fn: str | StepFunction) -> bool:
+    """Whether ``fn`` is one of the step functions defined here (vectorised over positions by the engine).
+
+    Any other function, registered or passed as a callable, is called once per generation step with
+    inseq 0.7's :class:`StepFunctionDecoderOnlyArgs` / :class:`StepFunctionEncoderDecoderArgs`.
+
+    Example:
+        >>> is_builtin_step_function("probability"), is_builtin_step_function(lambda args: args.target_ids)
+        (True, False)
+    """
+    fn = get_step_function(fn)
+    return any(fn is builtin for builtin, _ in _BUILTINS.values())
+
+
+def get_step_scores(
+    score_identifier: str, step_fn_args: StepFunctionArgs, step_fn_extra_args: dict[str, Any] | None = None
+) -> torch.Tensor:
+    """Compute the step function ``score_identifier`` on ``step_fn_args`` (inseq 0.7 helper).
+
+    Example:
+        >>> args = StepFunctionArgs(None, None, torch.tensor([1]))
+        >>> args.forward_output = type("Out", (), {"logits": torch.tensor([[[0.0, 2.0]]])})()
+        >>> get_step_scores("logit", args)
+        tensor([2.])
+    """
+    return get_step_function(score_identifier)(step_fn_args, **(step_fn_extra_args or {}))
 
 
 def is_contrastive_step_function(fn: str | StepFunction) -> bool:

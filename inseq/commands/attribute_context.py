@@ -231,7 +231,7 @@ def _format_template(template: str, context: str | None, current: str) -> str:
 def _count_tokens(model: Any, text: str, as_targets: bool = False) -> int:
     if not text:
         return 0
-    return len(model.encode(text, as_targets=as_targets, add_special_tokens=False).input_ids[0])
+    return len(model.encode(text, as_targets=as_targets, add_special_tokens=False, add_bos_token=False).input_ids[0])
 
 
 def _leading_specials(tokens: list[Any], special_ids: set[int]) -> int:

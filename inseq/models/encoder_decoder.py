@@ -136,6 +136,8 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         """Right-pad sources and targets of ``examples``."""
         src = self._pad_encoding([ex.source_ids for ex in examples], True, include_eos_baseline)
         tgt = self._pad_encoding([ex.target_ids for ex in examples], True, include_eos_baseline)
+        # as inseq: the decoder start token stays in the target baseline (only real target tokens move to UNK)
+        tgt.baseline_ids[:, 0] = tgt.input_ids[:, 0]
         positions = [resolve_positions(attr_pos_start, attr_pos_end, len(ex.target_ids), 1) for ex in examples]
         return EncoderDecoderBatch(
             target_ids=tgt.input_ids,

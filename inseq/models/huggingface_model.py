@@ -216,6 +216,13 @@ class HuggingfaceModel(AttributionModel):
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         ids_list = [self._encode_one(t, as_targets, add_special_tokens, add_bos_token) for t in texts]
+        if as_targets and self.is_encoder_decoder and add_bos_token:
+            # as inseq: encoder-decoder targets start with the decoder start token, kept in the baseline too
+            ids_list = [[self.bos_token_id, *ids] for ids in ids_list]
+            encoding = self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
+            if encoding.baseline_ids is not None:
+                encoding.baseline_ids[:, 0] = self.bos_token_id
+            return encoding
         return self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
 
     def _encode_one(self, text: str, as_targets: bool, add_special_tokens: bool, add_bos_token: bool) -> list[int]:
