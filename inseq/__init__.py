@@ -15,9 +15,6 @@ from .data import (
     list_aggregation_functions,
     list_aggregators,
     merge_attributions,
-    show_attributions,
-    show_granular_attributions,
-    show_token_attributions,
 )
 from .explain import explain
 from .models import AttributionModel, list_supported_frameworks, load_model, register_model_config
@@ -40,11 +37,13 @@ def get_version() -> str:
 
 
 def __getattr__(name: str):
-    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing, inseq.commands.
+    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing, the views.
     import importlib
 
-    if name in ("examples", "testing", "commands", "faithfulness"):
+    if name in ("examples", "testing", "faithfulness"):
         return importlib.import_module(f".{name}", __name__)
+    if name in ("show_attributions", "show_granular_attributions", "show_token_attributions"):
+        return getattr(importlib.import_module(".viz", __name__), name)  # rich loads on first use
     if name == "attribute_context":
         return importlib.import_module(".commands.attribute_context", __name__).attribute_context
     raise AttributeError(f"module 'inseq' has no attribute {name!r}")
