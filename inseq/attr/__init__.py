@@ -4,7 +4,11 @@ from .feat import FeatureAttribution, list_feature_attribution_methods
 from .step_functions import (
     STEP_SCORES_MAP,
     StepFunctionArgs,
+    StepFunctionBaseArgs,
+    StepFunctionDecoderOnlyArgs,
+    StepFunctionEncoderDecoderArgs,
     get_step_function,
+    get_step_scores,
     list_step_functions,
     register_step_function,
 )
@@ -13,7 +17,11 @@ __all__ = [
     "STEP_SCORES_MAP",
     "FeatureAttribution",
     "StepFunctionArgs",
+    "StepFunctionBaseArgs",
+    "StepFunctionDecoderOnlyArgs",
+    "StepFunctionEncoderDecoderArgs",
     "get_step_function",
+    "get_step_scores",
     "list_feature_attribution_methods",
     "list_step_functions",
     "register_step_function",

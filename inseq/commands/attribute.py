@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..utils.compat import alias_submodules
 from .base import BaseCLICommand, CommandError, load_model_or_fail, setup_logging
 from .cli_args import cli_arg
 
@@ -272,3 +273,7 @@ class AttributeCommand(BaseCLICommand):
         setup_logging(attr_args.verbose, attr_args.very_verbose)
         attribute(attr_args.input_texts, attr_args.generated_texts, attr_args)
         return 0
+
+
+# inseq 0.7 paths: inseq.commands.attribute.attribute / .attribute_args
+alias_submodules(__name__, "attribute", "attribute_args")

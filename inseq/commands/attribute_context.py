@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from ..utils.compat import alias_submodules
 from .attribute import AttributeBaseArgs, aggregate_attribution_scores, generation_kwargs_for
 from .base import BaseCLICommand, CommandError, load_model_or_fail, setup_logging
 from .cli_args import cli_arg
@@ -629,3 +630,13 @@ __all__ = [
     "select_scores",
     "visualize_attribute_context",
 ]
+
+# inseq 0.7 paths: inseq.commands.attribute_context.attribute_context / _args / _output / _helpers / _viz_helpers
+alias_submodules(
+    __name__,
+    "attribute_context",
+    "attribute_context_args",
+    "attribute_context_output",
+    "attribute_context_helpers",
+    "attribute_context_viz_helpers",
+)

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..utils.compat import alias_submodules
 from .attribute import AttributeExtendedArgs, aggregate_attribution_scores, attribute_with_model
 from .base import BaseCLICommand, CommandError, load_model_or_fail, one_line, setup_logging
 from .cli_args import cli_arg
@@ -519,3 +520,7 @@ class AttributeDatasetCommand(BaseCLICommand):
         setup_logging(attr_args.verbose, attr_args.very_verbose)
         attribute_dataset(attr_args, dataset_args, run_args)
         return 0
+
+
+# inseq 0.7 paths: inseq.commands.attribute_dataset.attribute_dataset / .attribute_dataset_args
+alias_submodules(__name__, "attribute_dataset", "attribute_dataset_args")

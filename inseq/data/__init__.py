@@ -30,9 +30,25 @@ from .attribution import (
     MultiDimensionalFeatureAttributionStepOutput,
     merge_attributions,
 )
+from .batch import (
+    AttributionBatch,
+    Batch,
+    BatchEmbedding,
+    BatchEncoding,
+    DecoderOnlyBatch,
+    EncoderDecoderBatch,
+    Example,
+)
 
 __all__ = [
     "AggregationFunction",
+    "AttributionBatch",
+    "Batch",
+    "BatchEmbedding",
+    "BatchEncoding",
+    "DecoderOnlyBatch",
+    "EncoderDecoderBatch",
+    "Example",
     "Aggregator",
     "AggregatorPipeline",
     "CoarseFeatureAttributionSequenceOutput",

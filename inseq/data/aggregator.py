@@ -27,10 +27,12 @@ from ..utils.registry import Registry
 from ..utils.typing import TokenWithId
 from .aggregation_functions import AGGREGATION_FUNCTIONS, get_aggregation_function
 from .attribution import FeatureAttributionSequenceOutput, _replace
+from .data_utils import AggregableMixin
 from .word_spans import get_split_spans, get_word_spans
 
 __all__ = [
     "AGGREGATORS",
+    "AggregableMixin",
     "Aggregator",
     "AggregatorPipeline",
     "ContiguousSpanAggregator",
@@ -159,7 +161,9 @@ def _is_decoder_only(attr: Attr) -> bool:
 
 def _rebuild(attr: Attr, **changes: Any) -> Attr:
     """A copy of ``attr`` with ``changes``; fully aggregated (<= 2-D) results get an empty default aggregator."""
-    out = _replace(attr, _num_dimensions=None, **changes)
+    # an output still on its class default gets the default of its new shape (e.g. one "mean" fewer)
+    default = {"_aggregator": None} if attr._aggregator == attr._default_aggregator() else {}
+    out = _replace(attr, _num_dimensions=None, **{**default, **changes})
     if out.attributions_ndim <= 2:
         out._aggregator = []
     return out

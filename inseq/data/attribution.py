@@ -36,7 +36,7 @@ import torch
 from ..utils.errors import LengthMismatchError
 from ..utils.typing import TokenWithId
 from .aggregation_functions import default_aggregate_map
-from .data_utils import fields_equal, public_fields, to_float32
+from .data_utils import AggregableMixin, TensorWrapper, fields_equal, public_fields, to_float32
 
 if TYPE_CHECKING:
     import pandas
@@ -65,7 +65,7 @@ _BASE_DIM_NAMES = {0: "Input Tokens", 1: "Generated Tokens"}
 
 
 @dataclass(eq=False)
-class FeatureAttributionSequenceOutput:
+class FeatureAttributionSequenceOutput(TensorWrapper, AggregableMixin):
     """Attributions of one generated sequence.
 
     Private fields (``_aggregator``, ``_dict_aggregate_fn``, ``_attribution_dim_names``, ``_num_dimensions``) are
@@ -125,6 +125,8 @@ class FeatureAttributionSequenceOutput:
             self._attribution_dim_names = {**_BASE_DIM_NAMES, **self._extra_dim_names}
         if self._num_dimensions is None:
             self._num_dimensions = max(self.attributions_ndim - 2, 0)
+        if self._aggregator is None:
+            self._aggregator = self._default_aggregator()
         self._check_shapes()
 
     # -- construction helpers ----------------------------------------------------------------------------------------
@@ -441,7 +443,7 @@ class MultiDimensionalFeatureAttributionSequenceOutput(FeatureAttributionSequenc
 
 
 @dataclass(eq=False)
-class FeatureAttributionStepOutput:
+class FeatureAttributionStepOutput(TensorWrapper):
     """Attributions of one generation step for a batch.
 
     Args:

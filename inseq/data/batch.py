@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..utils.typing import TokenWithId
+from .data_utils import TensorWrapper
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Example:
 
 
 @dataclass
-class BatchEncoding:
+class BatchEncoding(TensorWrapper):
     """Tokenised texts: ids, mask, tokens and baseline ids (UNK, EOS kept unless ``include_eos_baseline``).
 
     Example:
@@ -55,7 +56,58 @@ class BatchEncoding:
 
 
 @dataclass
-class AttributionBatch:
+class BatchEmbedding(TensorWrapper):
+    """Embeddings of a batch and of its baseline (inseq 0.7 container).
+
+    Example:
+        >>> BatchEmbedding(torch.zeros(1, 2, 4)).input_embeds.shape
+        torch.Size([1, 2, 4])
+    """
+
+    input_embeds: torch.Tensor | None = None
+    baseline_embeds: torch.Tensor | None = None
+
+
+@dataclass
+class Batch(TensorWrapper):
+    """An encoding with its embeddings, fields reachable directly (``batch.input_ids``; inseq 0.7 container).
+
+    Example:
+        >>> enc = BatchEncoding(torch.tensor([[5, 6]]), torch.tensor([[1, 1]]))
+        >>> Batch(enc, BatchEmbedding()).input_ids.tolist()
+        [[5, 6]]
+    """
+
+    encoding: BatchEncoding
+    embedding: BatchEmbedding
+
+    @property
+    def input_ids(self) -> torch.Tensor:
+        return self.encoding.input_ids
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        return self.encoding.attention_mask
+
+    @property
+    def input_tokens(self) -> list[list[str]] | None:
+        return self.encoding.input_tokens
+
+    @property
+    def baseline_ids(self) -> torch.Tensor | None:
+        return self.encoding.baseline_ids
+
+    @property
+    def input_embeds(self) -> torch.Tensor | None:
+        return self.embedding.input_embeds
+
+    @property
+    def baseline_embeds(self) -> torch.Tensor | None:
+        return self.embedding.baseline_embeds
+
+
+@dataclass
+class AttributionBatch(TensorWrapper):
     """Token ids of a batch of examples, right-padded, ready for teacher-forced passes.
 
     For decoder-only models the target is the whole sequence (prompt followed by the generation) and there is no

@@ -39,7 +39,7 @@ class AttributionModel:
     # ------------------------------------------------------------------ setup and device
     def setup(self, device: str | None = None, attribution_method: str | None = None, **kwargs: Any) -> None:
         """Move the model to ``device`` (default: CUDA if available), set eval mode and the default method."""
-        from .huggingface_model import get_default_device
+        from ..utils.torch_utils import get_default_device
 
         self.device = device or get_default_device()
         self.model.eval()

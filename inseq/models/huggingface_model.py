@@ -17,16 +17,12 @@ from transformers import (
 )
 
 from ..data.batch import BatchEncoding
+from ..utils.torch_utils import get_default_device  # noqa: F401  (re-exported: inseq.models.get_default_device)
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
 from .structure import eager_attention
 
 logger = logging.getLogger(__name__)
-
-
-def get_default_device() -> str:
-    """``"cuda"`` when a CUDA device is available, else ``"cpu"`` (MPS is not used, as in inseq)."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class HuggingfaceModel(AttributionModel):

@@ -28,6 +28,14 @@ class ModelConfig:
 
 MODEL_CONFIGS: Registry[ModelConfig] = Registry("model configuration")
 
+#: inseq 0.7's fallback names for decoder-only models without a registered configuration. Kept for imports: here
+#: attention modules are found by inspecting the model, so an unregistered model needs no fallback.
+DEFAULT_DECODER_ONLY_CONFIG = ModelConfig(self_attention_module="attn", value_vector="value")
+#: inseq 0.7's fallback names for encoder-decoder models (see :data:`DEFAULT_DECODER_ONLY_CONFIG`).
+DEFAULT_ENCODER_DECODER_CONFIG = ModelConfig(
+    self_attention_module="self_attn", value_vector="value", cross_attention_module="cross_attention"
+)
+
 
 def register_model_config(model_type: str, config: dict, overwrite: bool = False, allow_partial: bool = False) -> None:
     """Register a :class:`ModelConfig` for a model class name.

@@ -1,4 +1,4 @@
-"""Feature attribution methods, one module per family."""
+"""Feature attribution methods, one module per family (classes and family bases keep inseq 0.7's names)."""
 
 from .feature_attribution import (
     METHODS,
@@ -9,22 +9,53 @@ from .feature_attribution import (
     register_attribution_method,
 )
 from .gradient_attribution import (
+    DeepLiftAttribution,
     GradientAttribution,
+    GradientShapAttribution,
     InputXGradientAttribution,
     IntegratedGradientsAttribution,
+    LayerDeepLiftAttribution,
+    LayerGradientXActivationAttribution,
+    LayerIntegratedGradientsAttribution,
     SaliencyAttribution,
 )
+from .internals_attribution import AttentionWeightsAttribution, InternalsAttributionRegistry, ValueZeroingAttribution
+from .perturbation_attribution import LimeAttribution, OcclusionAttribution
+from .reagent_attribution import ReagentAttribution
+from .sequential_attribution import (
+    DiscretizedIntegratedGradientsAttribution,
+    SequentialIntegratedGradientsAttribution,
+)
+
+#: inseq 0.7 name of the gradient family base.
+GradientAttributionRegistry = GradientAttribution
+#: inseq 0.7 name of the perturbation family base (here the methods share no base beyond FeatureAttribution).
+PerturbationAttributionRegistry = FeatureAttribution
 
 __all__ = [
     "METHODS",
+    "AttentionWeightsAttribution",
+    "DeepLiftAttribution",
+    "DiscretizedIntegratedGradientsAttribution",
     "DummyAttribution",
     "FeatureAttribution",
     "GradientAttribution",
+    "GradientAttributionRegistry",
+    "GradientShapAttribution",
     "InputXGradientAttribution",
     "IntegratedGradientsAttribution",
+    "InternalsAttributionRegistry",
+    "LayerDeepLiftAttribution",
+    "LayerGradientXActivationAttribution",
+    "LayerIntegratedGradientsAttribution",
+    "LimeAttribution",
     "MethodResult",
+    "OcclusionAttribution",
+    "PerturbationAttributionRegistry",
+    "ReagentAttribution",
     "SaliencyAttribution",
+    "SequentialIntegratedGradientsAttribution",
+    "ValueZeroingAttribution",
     "list_feature_attribution_methods",
     "register_attribution_method",
 ]
-from . import internals_attribution, perturbation_attribution, reagent_attribution, sequential_attribution  # noqa: F401

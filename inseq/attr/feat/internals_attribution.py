@@ -30,7 +30,11 @@ def _per_example_square(scores: torch.Tensor, lengths: list[int]) -> list[torch.
     return [scores[b, :n, :n].transpose(0, 1).contiguous() for b, n in enumerate(lengths)]
 
 
-class AttentionWeightsAttribution(FeatureAttribution):
+class InternalsAttributionRegistry(FeatureAttribution):
+    """Family base of the methods reading model internals (inseq 0.7 name); not a method itself."""
+
+
+class AttentionWeightsAttribution(InternalsAttributionRegistry):
     """Attention weights of every layer and head, read from one forward with eager attention.
 
     Decoder-only: target scores are the self-attention of the query predicting each position, ``[tgt, n_steps,
@@ -164,7 +168,7 @@ class _Capture:
             handle.remove()
 
 
-class ValueZeroingAttribution(FeatureAttribution):
+class ValueZeroingAttribution(InternalsAttributionRegistry):
     """Value zeroing (Mohebbi et al., 2023): how much a layer's output changes when a token's values are zeroed.
 
     For each layer and each token ``j``, the value vectors of ``j`` in that layer's attention (the selected heads)
