@@ -11,7 +11,7 @@ from ..attr.port import AttentionMaps, ModelStructure
 from ..data.batch import AttributionBatch, DecoderOnlyBatch, Example
 from .huggingface_model import HuggingfaceModel
 from .model_config import get_model_config
-from .positions import resolve_positions
+from .positions import repeat_per_sequence, resolve_positions
 from .structure import attention_sites, find_layers, require_output, stack_attentions
 
 
@@ -46,7 +46,7 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
             full = self._encode_one(target, False, add_special, True) if target else list(prompt)
             if full[: len(prompt)] != prompt:
                 raise ValueError(self._mismatch_message(i, prompt, full))
-            examples.append(Example(None, full, len(prompt), text, target))
+            examples.append(Example(None, full, len(prompt), self._text_of(text), self._text_of(target)))
         return examples
 
     def contrast_examples(
@@ -95,6 +95,8 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
             )
         if not isinstance(out, torch.Tensor):
             out = out.sequences
+        # num_return_sequences=k: k rows per prompt, in order
+        input_texts, prompts = repeat_per_sequence(input_texts, prompts, out.shape[0])
         skip = len(prompts) > 1
         examples = []
         special = set(self.special_tokens_ids)
@@ -103,7 +105,7 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
             if skip:
                 generated = [t for t in generated if t not in special]
             full = prompt + generated
-            examples.append(Example(None, full, len(prompt), text, self.decode([full], skip)[0]))
+            examples.append(Example(None, full, len(prompt), self._text_of(text), self.decode([full], skip)[0]))
         return examples
 
     def _trim_generated(self, ids: list[int]) -> list[int]:

@@ -13,7 +13,7 @@ from ..attr.port import AttentionMaps, ModelStructure
 from ..data.batch import AttributionBatch, EncoderDecoderBatch, Example
 from .huggingface_model import HuggingfaceModel
 from .model_config import get_model_config
-from .positions import resolve_positions
+from .positions import repeat_per_sequence, resolve_positions
 from .structure import attention_sites, find_layers, require_output, stack_attentions
 
 
@@ -22,13 +22,18 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
 
     _autoclass = AutoModelForSeq2SeqLM
 
-    def _tokenize(self, text: str, as_targets: bool, add_special_tokens: bool) -> list[int]:
+    def _tokenize(self, text: str | list[int], as_targets: bool, add_special_tokens: bool) -> list[int]:
+        if isinstance(text, list):  # token ids are used as given, special tokens included
+            return list(text)
         if as_targets:
             return self.tokenizer(text_target=text, add_special_tokens=add_special_tokens)["input_ids"]
         return self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
 
-    def _target_ids(self, text: str, add_special_tokens: bool) -> list[int]:
-        return [self.bos_token_id] + self._tokenize(text, True, add_special_tokens)
+    def _target_ids(self, text: str | list[int], add_special_tokens: bool) -> list[int]:
+        ids = self._tokenize(text, True, add_special_tokens)
+        if isinstance(text, list) and ids and ids[0] == self.bos_token_id:
+            return ids  # target ids already starting with the decoder start token
+        return [self.bos_token_id, *ids]
 
     # ------------------------------------------------------------------ examples
     def prepare_examples(
@@ -47,12 +52,12 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         sources = [self._tokenize(t, False, add_special) for t in input_texts]
         if generated_texts is not None and not generate_from_target_prefix:
             return [
-                Example(src, self._target_ids(tgt, add_special), 1, text, tgt)
+                Example(src, self._target_ids(tgt, add_special), 1, self._text_of(text), self._text_of(tgt))
                 for src, text, tgt in zip(sources, input_texts, generated_texts)
             ]
         prefixes = None
         if generated_texts is not None:
-            prefixes = [[self.bos_token_id] + self._tokenize(t, True, False) for t in generated_texts]
+            prefixes = [self._target_ids(t, False) for t in generated_texts]
         return self._generate_examples(input_texts, sources, prefixes, generation_args)
 
     def contrast_examples(
@@ -81,13 +86,15 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
             rows = self._generate_rows(sources, None, generation_args)
         else:
             rows = [self._generate_rows([src], prefix, generation_args)[0] for src, prefix in zip(sources, prefixes)]
+        # num_return_sequences=k: k rows per source, in order
+        input_texts, sources = repeat_per_sequence(input_texts, sources, len(rows))
         examples = []
         for text, src, ids in zip(input_texts, sources, rows):
             if self.eos_token_id in ids[1:]:
                 ids = ids[: ids.index(self.eos_token_id, 1) + 1]
             if ids[0] != self.bos_token_id:
                 ids = [self.bos_token_id] + ids
-            examples.append(Example(src, ids, 1, text, self.decode([ids], True)[0]))
+            examples.append(Example(src, ids, 1, self._text_of(text), self.decode([ids], True)[0]))
         return examples
 
     def _generate_rows(

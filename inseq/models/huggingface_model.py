@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import warnings
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -17,12 +18,64 @@ from transformers import (
 )
 
 from ..data.batch import BatchEncoding
+from ..utils.import_utils import is_accelerate_available
 from ..utils.torch_utils import get_default_device  # noqa: F401  (re-exported: inseq.models.get_default_device)
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
 from .structure import eager_attention
 
 logger = logging.getLogger(__name__)
+
+
+#: ``from_pretrained`` keywords ``load_model`` accepts directly (they may also be given in ``model_kwargs``).
+FROM_PRETRAINED_KWARGS = frozenset(
+    {
+        "attn_implementation",
+        "cache_dir",
+        "config",
+        "device_map",
+        "dtype",
+        "force_download",
+        "load_in_4bit",
+        "load_in_8bit",
+        "local_files_only",
+        "low_cpu_mem_usage",
+        "max_memory",
+        "offload_folder",
+        "quantization_config",
+        "revision",
+        "subfolder",
+        "token",
+        "torch_dtype",
+        "trust_remote_code",
+        "use_safetensors",
+        "variant",
+    }
+)
+
+
+def split_from_pretrained_kwargs(
+    model_kwargs: dict[str, Any] | None, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move ``from_pretrained`` keywords given to ``load_model`` into ``model_kwargs``; the rest go to the method.
+
+    Raises:
+        ValueError: if a keyword is given both directly and in ``model_kwargs`` with different values.
+
+    Example:
+        >>> split_from_pretrained_kwargs({}, {"dtype": "float16", "target_layer": "x"})
+        ({'dtype': 'float16'}, {'target_layer': 'x'})
+    """
+    merged = dict(model_kwargs or {})
+    rest = {}
+    for key, value in kwargs.items():
+        if key not in FROM_PRETRAINED_KWARGS:
+            rest[key] = value
+            continue
+        if key in merged and merged[key] is not value and merged[key] != value:
+            raise ValueError(f"{key!r} is given twice, as {value!r} and in model_kwargs as {merged[key]!r}.")
+        merged[key] = value
+    return merged, rest
 
 
 class HuggingfaceModel(AttributionModel):
@@ -45,17 +98,9 @@ class HuggingfaceModel(AttributionModel):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        model_kwargs = dict(model_kwargs or {})
+        model_kwargs, kwargs = split_from_pretrained_kwargs(model_kwargs, kwargs)
         tokenizer_kwargs = dict(tokenizer_kwargs or {})
-        if isinstance(model, PreTrainedModel):
-            self.model = model
-        elif isinstance(model, str):
-            try:
-                self.model = self._autoclass.from_pretrained(model, **model_kwargs)
-            except OSError as err:
-                raise OSError(f"Could not load the model {model!r}: {err}") from err
-        else:
-            raise TypeError(f"`model` must be a model id, a folder path or a PreTrainedModel, got {type(model)}.")
+        self.model = self._load_model(model, model_kwargs)
         self.model_name = self.model.config.name_or_path
         self.tokenizer_name = tokenizer if isinstance(tokenizer, str) else None
         if tokenizer is None:
@@ -71,11 +116,34 @@ class HuggingfaceModel(AttributionModel):
         self._setup_special_tokens()
         self.is_encoder_decoder = bool(self.model.config.is_encoder_decoder)
         self.device_map = getattr(self.model, "hf_device_map", None)
+        if self.device_map is not None and device is None:
+            device = str(self.model.get_input_embeddings().weight.device)
         self._supports_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self.setup(device, attribution_method, **kwargs)
         self.embed_scale = self._probe_embed_scale()
 
     # ------------------------------------------------------------------ loading
+    def _load_model(self, model: str | PreTrainedModel, model_kwargs: dict[str, Any]) -> PreTrainedModel:
+        if isinstance(model, PreTrainedModel):
+            if model_kwargs:
+                warnings.warn(
+                    f"The model is already loaded: the loading options {sorted(model_kwargs)} are ignored (pass a "
+                    "model id or a folder to load it with them).",
+                    stacklevel=4,
+                )
+            return model
+        if not isinstance(model, str):
+            raise TypeError(f"`model` must be a model id, a folder path or a PreTrainedModel, got {type(model)}.")
+        if model_kwargs.get("device_map") is not None and not is_accelerate_available():
+            raise ImportError(
+                f"device_map={model_kwargs['device_map']!r} needs the `accelerate` package: "
+                "pip install 'inseq[accelerate]' (or pip install accelerate)."
+            )
+        try:
+            return self._autoclass.from_pretrained(model, **model_kwargs)
+        except OSError as err:
+            raise OSError(f"Could not load the model {model!r}: {err}") from err
+
     @staticmethod
     def load(
         model: str | PreTrainedModel,
@@ -87,12 +155,11 @@ class HuggingfaceModel(AttributionModel):
         **kwargs: Any,
     ) -> HuggingfaceModel:
         """Load a model, choosing the decoder-only or encoder-decoder class from its configuration."""
+        model_kwargs, kwargs = split_from_pretrained_kwargs(model_kwargs, kwargs)
         if isinstance(model, PreTrainedModel):
             is_enc_dec = model.config.is_encoder_decoder
         elif isinstance(model, str):
-            config_kwargs = {
-                k: v for k, v in (model_kwargs or {}).items() if k in ("revision", "token", "trust_remote_code")
-            }
+            config_kwargs = {k: v for k, v in model_kwargs.items() if k in ("revision", "token", "trust_remote_code")}
             try:
                 is_enc_dec = AutoConfig.from_pretrained(model, **config_kwargs).is_encoder_decoder
             except (OSError, ValueError) as err:
@@ -190,7 +257,8 @@ class HuggingfaceModel(AttributionModel):
             or getattr(self.model, "is_loaded_in_8bit", False)
             or getattr(self.model, "is_loaded_in_4bit", False)
         ):
-            logger.warning("The model is quantized or spread over devices: it is not moved to %s.", device)
+            if str(self.model.get_input_embeddings().weight.device) != str(device):
+                logger.warning("The model is quantized or spread over devices: it is not moved to %s.", device)
             return
         self.model.to(device)
 
@@ -221,16 +289,26 @@ class HuggingfaceModel(AttributionModel):
             return encoding
         return self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
 
-    def _encode_one(self, text: str, as_targets: bool, add_special_tokens: bool, add_bos_token: bool) -> list[int]:
+    def _encode_one(
+        self, text: str | list[int], as_targets: bool, add_special_tokens: bool, add_bos_token: bool
+    ) -> list[int]:
         ids = self._tokenize(text, as_targets, add_special_tokens)
+        if isinstance(text, list):
+            return ids
         if len(ids) > 1 and self.bos_token_id is not None and ids[0] == ids[1] == self.bos_token_id:
             ids = ids[1:]  # a chat template already wrote the BOS token the tokenizer adds again
         if not add_bos_token and ids and ids[0] == self.bos_token_id:
             ids = ids[1:]
         return ids
 
-    def _tokenize(self, text: str, as_targets: bool, add_special_tokens: bool) -> list[int]:
+    def _tokenize(self, text: str | list[int], as_targets: bool, add_special_tokens: bool) -> list[int]:
+        if isinstance(text, list):  # token ids are used as given, special tokens included
+            return list(text)
         return self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+
+    def _text_of(self, text: str | list[int]) -> str:
+        """The text of an input given as text or as token ids (decoded with its special tokens)."""
+        return text if isinstance(text, str) else self.tokenizer.decode(text, skip_special_tokens=False)
 
     def _pad_encoding(
         self, ids_list: list[list[int]], return_baseline: bool, include_eos_baseline: bool, left: bool = False
