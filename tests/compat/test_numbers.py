@@ -1,0 +1,51 @@
+"""Numbers equal inseq 0.7's where inseq is right: baselines, LIME, convergence deltas of layer methods."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import inseq
+
+SOURCE, TARGET = "The kind mother found the paper.", "The kind mother found the water."
+
+
+@pytest.fixture(scope="module")
+def marian(tiny_model_path: Callable[[str], Path]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return inseq.load_model(str(tiny_model_path("marian")), "integrated_gradients")
+
+
+def test_target_baseline_keeps_the_decoder_start(marian: Any) -> None:
+    examples = marian.prepare_examples([SOURCE], [TARGET], {})
+    batch = marian.build_batch(examples, None, None, include_eos_baseline=False)
+    ids, base = batch.target_ids[0].tolist(), batch.target_baseline_ids[0].tolist()
+    assert base[0] == ids[0] == marian.bos_token_id  # decoder start kept, as in inseq
+    assert base[-1] == ids[-1] == marian.eos_token_id  # EOS kept unless include_eos_baseline
+    assert set(base[1:-1]) == {marian.unk_token_id}
+    enc = marian.encode(TARGET, as_targets=True, return_baseline=True)
+    assert enc.input_ids[0, 0] == enc.baseline_ids[0, 0] == marian.bos_token_id
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [
+        ("integrated_gradients", {"n_steps": 8}),
+        ("deeplift", {}),
+        ("gradient_shap", {"n_samples": 2}),
+        ("occlusion", {}),
+    ],
+)
+def test_decoder_start_column_is_zero_with_baselines(marian: Any, method: str, kwargs: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    out = marian.attribute(SOURCE, TARGET, method=method, attribute_target=True, show_progress=False, **kwargs)
+    target = out[0].target_attributions
+    # row 0 is the decoder start: input == baseline there, so inseq (and now this library) gives it 0
+    assert torch.equal(target[0].nan_to_num(), torch.zeros_like(target[0]))
+    assert target[1:].nan_to_num().abs().sum() > 0
