@@ -144,7 +144,7 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         src = self._pad_encoding([ex.source_ids for ex in examples], True, include_eos_baseline)
         tgt = self._pad_encoding([ex.target_ids for ex in examples], True, include_eos_baseline)
         # as inseq: the decoder start token stays in the target baseline (only real target tokens move to UNK)
-        tgt.baseline_ids[:, 0] = tgt.input_ids[:, 0]
+        tgt.baseline_ids = self.baseline_ids(tgt.input_ids, include_eos_baseline, as_targets=True)
         positions = [resolve_positions(attr_pos_start, attr_pos_end, len(ex.target_ids), 1) for ex in examples]
         return EncoderDecoderBatch(
             target_ids=tgt.input_ids,

@@ -285,7 +285,7 @@ class HuggingfaceModel(AttributionModel):
             ids_list = [[self.bos_token_id, *ids] for ids in ids_list]
             encoding = self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
             if encoding.baseline_ids is not None:
-                encoding.baseline_ids[:, 0] = self.bos_token_id
+                encoding.baseline_ids = self.baseline_ids(encoding.input_ids, include_eos_baseline, as_targets=True)
             return encoding
         return self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
 
@@ -325,11 +325,19 @@ class HuggingfaceModel(AttributionModel):
         baseline = self.baseline_ids(ids, include_eos_baseline) if return_baseline else None
         return BatchEncoding(ids, mask, tokens, baseline)
 
-    def baseline_ids(self, ids: torch.Tensor, include_eos_baseline: bool = False) -> torch.Tensor:
-        """UNK ids of the same shape as ``ids``; EOS positions keep EOS unless ``include_eos_baseline``."""
+    def baseline_ids(
+        self, ids: torch.Tensor, include_eos_baseline: bool = False, as_targets: bool = False
+    ) -> torch.Tensor:
+        """UNK ids of the same shape as ``ids``; EOS positions keep EOS unless ``include_eos_baseline``.
+
+        With ``as_targets`` on an encoder-decoder model, column 0 (the decoder start token) keeps its id, as in
+        inseq: the decoder start is not a token of the target text and is never perturbed.
+        """
         baseline = torch.full_like(ids, self.unk_token_id)
         if not include_eos_baseline and self.eos_token_id is not None:
             baseline = torch.where(ids == self.eos_token_id, ids, baseline)
+        if as_targets and self.is_encoder_decoder and ids.shape[-1] > 0:
+            baseline[..., 0] = ids[..., 0]
         return baseline
 
     def decode(self, ids: torch.Tensor | list, skip_special_tokens: bool = True) -> list[str]:

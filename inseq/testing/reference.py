@@ -206,7 +206,9 @@ def reference_attribute(
     tgt_ids = _ids(example.target_ids, device)
     with torch.no_grad():
         tgt_emb = model.embed_ids(tgt_ids, as_targets=True).detach()
-        tgt_base = model.embed_ids(model.baseline_ids(tgt_ids, include_eos_baseline), as_targets=True).detach()
+        tgt_base = model.embed_ids(
+            model.baseline_ids(tgt_ids, include_eos_baseline, as_targets=True), as_targets=True
+        ).detach()
         src_emb = src_base = None
         if enc_dec:
             src_ids = _ids(example.source_ids or [], device)

@@ -62,7 +62,7 @@ def _check_completeness(model: Any, inputs: list[str], texts: list[str], attribu
     for i, seq in enumerate(out):
         ex = encode_example(model, inputs[i], texts[i])
         tgt_ids = torch.tensor([ex.target_ids])
-        tgt_base = model.embed_ids(model.baseline_ids(tgt_ids))
+        tgt_base = model.embed_ids(model.baseline_ids(tgt_ids, as_targets=True))
         src_base = None
         if ex.source_ids is not None:
             src_ids = torch.tensor([ex.source_ids])

@@ -27,15 +27,15 @@ def marian(tiny_model_path) -> inseq.AttributionModel:
     return inseq.load_model(str(tiny_model_path("marian")), "occlusion")
 
 
-def _baseline(model, ids: list[int]) -> list[int]:
-    return model.baseline_ids(torch.tensor([ids]))[0].tolist()
+def _baseline(model, ids: list[int], as_targets: bool = False) -> list[int]:
+    return model.baseline_ids(torch.tensor([ids]), as_targets=as_targets)[0].tolist()
 
 
 def _occlusion_reference(
     model, ex: ReferenceExample, positions: list[int]
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """``|p(x) - p(x with token i set to its baseline)|`` from each prefix alone: (src, n_pos), (tgt, n_pos)."""
-    tgt_base = _baseline(model, ex.target_ids)
+    tgt_base = _baseline(model, ex.target_ids, as_targets=True)
     src_base = _baseline(model, ex.source_ids) if ex.source_ids is not None else None
     target = torch.full((len(ex.target_ids), len(positions)), float("nan"))
     source = torch.zeros(len(ex.source_ids), len(positions)) if ex.source_ids is not None else None
