@@ -49,3 +49,15 @@ def test_decoder_start_column_is_zero_with_baselines(marian: Any, method: str, k
     # row 0 is the decoder start: input == baseline there, so inseq (and now this library) gives it 0
     assert torch.equal(target[0].nan_to_num(), torch.zeros_like(target[0]))
     assert target[1:].nan_to_num().abs().sum() > 0
+
+
+def test_value_zeroing_dissimilarity_has_no_float32_cancellation() -> None:
+    from inseq.attr.feat.internals_attribution import _dissimilarity
+
+    torch.manual_seed(0)
+    clean = torch.randn(4, 64)
+    corrupted = clean + 1e-3 * torch.randn(4, 64)  # nearly identical states: 1 - cos of order 1e-6
+    exact = 1 - torch.nn.functional.cosine_similarity(clean.double(), corrupted.double(), dim=-1)
+    got = _dissimilarity(clean, corrupted, "cosine")
+    assert float(exact.min()) < 1e-5  # the regime of the 1e-5 cut-off
+    torch.testing.assert_close(got, exact, rtol=1e-9, atol=0)
