@@ -163,8 +163,8 @@ def prepare_texts(model: AttributionModel, args: AttributeContextArgs, special_i
     return PecoreTexts(
         contextual_input=contextual_input,
         contextless_input=contextless_input,
-        contextual_output=fill_template(output_template, output_context, output_current),
-        contextless_output=fill_template(args.contextless_output_current_text, None, output_current),
+        contextual_output=fill_template(output_template, output_context, output_current, is_output=True),
+        contextless_output=fill_template(args.contextless_output_current_text, None, output_current, is_output=True),
         output_context=output_context,
         output_current=output_current,
         separator=separator,

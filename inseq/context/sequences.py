@@ -34,8 +34,11 @@ class FilledTemplate:
     current: tuple[int, int]
 
 
-def fill_template(template: str, context: str | None, current: str) -> FilledTemplate:
+def fill_template(template: str, context: str | None, current: str, is_output: bool = False) -> FilledTemplate:
     """Fill ``{context}`` and ``{current}`` in ``template`` and record where they landed.
+
+    A suffix after ``{current}`` is normal in input templates (e.g. the end of a chat turn); in output templates it
+    becomes part of the attributed output, which is reported with a warning.
 
     Raises:
         ContextAttributionError: ``{current}`` is missing, a placeholder repeats, or ``{context}`` follows it.
@@ -48,7 +51,7 @@ def fill_template(template: str, context: str | None, current: str) -> FilledTem
     ctx_at = template.find("{context}")
     if ctx_at > cur_at:
         raise ContextAttributionError(f"In the template {template!r}, {{context}} must come before {{current}}.")
-    if template[cur_at + len("{current}") :].strip():
+    if is_output and template[cur_at + len("{current}") :].strip():
         logger.warning("The template %r has a suffix after {current}: it is kept in the output.", template)
     head, tail = template[:cur_at], template[cur_at + len("{current}") :]
     context_span = None
@@ -67,7 +70,7 @@ class PecoreSequence:
         input_text: The ``input_texts`` argument (decoder-only: a token-level prefix of the target).
         target: The ``generated_texts`` argument with its ids (decoder-only: prompt + output).
         source: Encoder-decoder only: the source text with its ids.
-        output_offset: Character offset of the output in ``target.text``.
+        output_offset: Character offset of the output in ``target.text`` (at the start of its first token).
         output_current: Target positions of the current output.
         output_context: Target positions of the output context (empty when there is none).
         input_context: Positions of the input context, in ``source`` ids (encoder-decoder) or ``target`` ids.
@@ -134,4 +137,6 @@ def build_sequence(
     current = target.span(offset + outputs.current[0], offset + outputs.current[1])
     if outputs.current[1] == len(outputs.text):  # trailing special tokens (e.g. EOS) belong to the current output
         current = range(current.start, len(target.ids))
+    first_output_token = output_context.start if output_context else current.start
+    offset = min(offset, len(target.prefix_text(first_output_token)))  # a glued output starts inside a token
     return PecoreSequence(input_text, target, source, offset, current, output_context, input_context)
