@@ -20,7 +20,7 @@ from .args import AttributeContextArgs, ContextAttributionError
 from .cti import CTIResult, model_offset
 from .outputs import CCIOutput
 from .sequences import PecoreSequence
-from .tokens import TokenizedText, continuation_text
+from .tokens import TokenizedText, continuation_text, locate
 
 if TYPE_CHECKING:
     from ..models import AttributionModel
@@ -170,8 +170,6 @@ def context_scores(
 
 def model_offset_in(tokens: list[Any], ids: list[int]) -> int:
     """Position of ``ids`` within a list of output tokens (0 when they are not found)."""
-    from .tokens import locate
-
     found = locate([t.id for t in tokens], ids)
     return 0 if found is None else found
 
