@@ -46,8 +46,12 @@ def aligned_position(contextless: PecoreSequence, contextual: PecoreSequence, po
     return min(max(shifted, 0), len(contextual.target.ids) - 1)
 
 
+#: Generation options that make no sense when generating a single token.
+_MULTI_TOKEN_KWARGS = ("min_new_tokens", "min_length", "max_length", "forced_eos_token_id")
+
+
 def _single_token_generation(generation_kwargs: dict[str, Any]) -> dict[str, Any]:
-    gen = {k: v for k, v in generation_kwargs.items() if k not in ("min_new_tokens", "min_length", "max_length")}
+    gen = {k: v for k, v in generation_kwargs.items() if k not in _MULTI_TOKEN_KWARGS}
     gen["max_new_tokens"] = 1
     return gen
 

@@ -137,6 +137,8 @@ def build_sequence(
     current = target.span(offset + outputs.current[0], offset + outputs.current[1])
     if outputs.current[1] == len(outputs.text):  # trailing special tokens (e.g. EOS) belong to the current output
         current = range(current.start, len(target.ids))
-    first_output_token = output_context.start if output_context else current.start
-    offset = min(offset, len(target.prefix_text(first_output_token)))  # a glued output starts inside a token
+    if source is None:
+        token_start = len(target.prefix_text(output_context.start if output_context else current.start))
+        if token_start < len(inputs.text):  # an output glued to the last prompt word starts with their shared token
+            offset = token_start
     return PecoreSequence(input_text, target, source, offset, current, output_context, input_context)
