@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 from .attr import list_feature_attribution_methods, list_step_functions, register_step_function
+from .context import attribute_context
 from .data import (
     FeatureAttributionOutput,
     list_aggregation_functions,
@@ -18,6 +19,7 @@ from .data import (
 )
 from .explain import explain
 from .models import AttributionModel, list_supported_frameworks, load_model, register_model_config
+from .pipelines import attribute_dataset
 
 
 def get_version() -> str:
@@ -44,14 +46,14 @@ def __getattr__(name: str):
         return importlib.import_module(f".{name}", __name__)
     if name in ("show_attributions", "show_granular_attributions", "show_token_attributions"):
         return getattr(importlib.import_module(".viz", __name__), name)  # rich loads on first use
-    if name == "attribute_context":
-        return importlib.import_module(".commands.attribute_context", __name__).attribute_context
     raise AttributeError(f"module 'inseq' has no attribute {name!r}")
 
 
 __all__ = [
     "AttributionModel",
     "FeatureAttributionOutput",
+    "attribute_context",
+    "attribute_dataset",
     "explain",
     "get_version",
     "list_aggregation_functions",

@@ -20,14 +20,16 @@ import sys
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..utils.errors import InseqError
 from .cli_args import InseqArgumentParser, namespace_to_dataclasses
 
 if TYPE_CHECKING:
     from ..models import AttributionModel
 
 
-class CommandError(Exception):
-    """An error to report on one line, without a traceback (exit code 1)."""
+#: An error reported on one line, without a traceback (exit code 1). It is the library's own error base class, so
+#: that errors raised by the library (e.g. :class:`inseq.context.ContextAttributionError`) are reported alike.
+CommandError = InseqError
 
 
 class BaseCLICommand(ABC):

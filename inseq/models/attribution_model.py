@@ -12,6 +12,7 @@ import torch
 
 from ..attr.feat.feature_attribution import FeatureAttribution
 from ..utils.errors import MissingAttributionMethodError
+from ..utils.features import call_model_feature
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,18 @@ class AttributionModel:
                 seq.target = self.clean_tokens(seq.target)
         out.info["exec_time"] = time.perf_counter() - started
         return out
+
+    def evaluate(self, out: Any, metrics: str | list[str] | None = None, **options: Any) -> Any:
+        """Measure how faithful the attributions of ``out`` (an output of this model) are.
+
+        See :func:`inseq.evaluate` for the metrics and options.
+
+        Example:
+            >>> out = model.attribute("Hello world", method="occlusion")  # doctest: +SKIP
+            >>> model.evaluate(out, metrics=["comprehensiveness"]).summary()  # doctest: +SKIP
+        """
+        return call_model_feature("evaluate", self, out, metrics=metrics, **options)
+
 
 
 @contextmanager
