@@ -61,3 +61,40 @@ def test_value_zeroing_dissimilarity_has_no_float32_cancellation() -> None:
     got = _dissimilarity(clean, corrupted, "cosine")
     assert float(exact.min()) < 1e-5  # the regime of the 1e-5 cut-off
     torch.testing.assert_close(got, exact, rtol=1e-9, atol=0)
+
+
+def test_lime_is_inseq_algorithm_on_the_same_masks(tiny_model_path: Callable[[str], Path]) -> None:
+    """Recompute inseq 0.7's LIME step by step (one forward per sample and prefix, sklearn Ridge on the flattened
+    perturbed embeddings, weights = unchanged elements) with the masks the engine drew: the coefficients match."""
+    from sklearn.linear_model import Ridge
+
+    from inseq.attr.feat.ops.lime import lime_masks
+    from inseq.testing.reference import encode_example
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = inseq.load_model(str(tiny_model_path("gpt2")), "lime")
+    prompt, text, n_samples, seed = "the cat", "the cat sat on", 12, 3
+    out = model.attribute(prompt, text, n_samples=n_samples, seed=seed, show_progress=False)
+    ex = encode_example(model, prompt, text)
+    ids = torch.tensor([ex.target_ids])
+    special = torch.tensor([[i in set(model.special_tokens_ids) for i in ex.target_ids]])
+    masks = lime_masks(~special, n_samples, 0.3, torch.Generator().manual_seed(seed))[:, 0]
+    with torch.no_grad():
+        embeds = model.embed_ids(ids)[0].double()
+        filler = model.embed_ids(torch.tensor([[model.unk_token_id]]))[0, 0].double()
+    for col, p in enumerate(range(ex.prompt_length, len(ex.target_ids))):
+        feats, ys, ws = [], [], []
+        for s in range(n_samples):
+            sample = torch.where(masks[s, :p].unsqueeze(-1), filler, embeds[:p])
+            with torch.no_grad():
+                logits = model.model(inputs_embeds=sample.float().unsqueeze(0)).logits[0, -1]
+            ys.append(float(logits.softmax(-1)[ex.target_ids[p]]))
+            ws.append(float((sample == embeds[:p]).sum()))  # inseq's kernel: unchanged input elements
+            feats.append(sample.reshape(-1).numpy())
+        ridge = Ridge().fit(feats, ys, sample_weight=ws)
+        expected = torch.from_numpy(ridge.coef_).reshape(p, -1).float()
+        got = out[0].target_attributions[:p, col]
+        scale = float(expected.abs().max())
+        assert scale > 0
+        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3 * scale)

@@ -16,6 +16,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from ..engine import AttributionContext, attributed_fn_values
 from .feature_attribution import FeatureAttribution, MethodResult
+from .ops.lime import lime_masks, lime_surrogate
 
 #: Upper bound on ``rows x positions`` of the logits produced by one perturbed forward (memory for the vocabulary).
 _ROW_POSITION_BUDGET = 2048
@@ -189,13 +190,13 @@ def _per_input(value: Any, n_inputs: int, name: str) -> list[Any]:
 
 
 class LimeAttribution(FeatureAttribution):
-    """LIME (Ribeiro et al., 2016) in token space: a weighted ridge model fit on randomly masked inputs.
+    """LIME (Ribeiro et al., 2016) as inseq 0.7 runs it: a weighted ridge model fit on randomly masked inputs.
 
     Each sample masks every attributed token with probability ``mask_prob`` (special tokens never), replacing it
     with the UNK (``mask_token="unk"``) or padding (``"pad"``) token. One forward per sample gives the attributed
-    function at every target position; position ``p`` fits ``sklearn.linear_model.Ridge`` on the presence of its
-    prefix tokens (decoder-only) or of the source tokens (encoder-decoder), weighting each sample by the number of
-    unchanged tokens. The coefficient of each token is repeated over the embedding dimension (granular output).
+    function at every target position; position ``p`` fits ``sklearn.linear_model.Ridge`` on the flattened perturbed
+    embeddings of its prefix (decoder-only) or of the source (encoder-decoder), weighting each sample by its number
+    of unchanged input elements, as inseq 0.7 did: one coefficient per (token, embedding dimension).
     Sampling uses a ``torch.Generator`` seeded with ``seed``, so results are reproducible. Target-side attribution
     of encoder-decoder models is not supported (as in inseq 0.7).
 
@@ -233,8 +234,6 @@ class LimeAttribution(FeatureAttribution):
             perturbations_per_eval: Samples run in one forward (default: as many as fit a memory budget).
             show_progress: Accepted for compatibility (the engine shows progress).
         """
-        from sklearn.linear_model import Ridge
-
         if mask_token not in ("unk", "pad"):
             raise ValueError(f"mask_token must be 'unk' or 'pad', got {mask_token!r}.")
         if not isinstance(n_samples, int) or n_samples < 2:
@@ -249,8 +248,7 @@ class LimeAttribution(FeatureAttribution):
         special = torch.tensor([[int(t) in set(model.special_tokens_ids) for t in row] for row in ids.tolist()])
         maskable = valid & ~special
         n, length = ids.shape
-        generator = torch.Generator().manual_seed(seed)
-        masked = (torch.rand(n_samples, n, length, generator=generator) < mask_prob) & maskable.unsqueeze(0)
+        masked = lime_masks(maskable, n_samples, mask_prob, torch.Generator().manual_seed(seed))
         p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
         per_eval = perturbations_per_eval or max(1, _ROW_POSITION_BUDGET // (n * (p1 - p0)))
         values = torch.zeros(n_samples, n, ctx.n_positions)
@@ -267,20 +265,35 @@ class LimeAttribution(FeatureAttribution):
                     embeds, enc_k = model.embed_ids(perturbed, as_targets=True), enc
                 scores = ctx.scorer.score(p0, p1, repeat=k, target_embeds=embeds, encoder_outputs=enc_k)
                 values[first : first + k] = scores.float().cpu().view(k, n, -1)
-        hidden = model.model.get_input_embeddings().weight.shape[-1]
-        grid = torch.full((n, ctx.n_positions, length), float("nan"))
-        present = (~masked).float()
-        for b in range(n):
-            for col, p in enumerate(ctx.positions.tolist()):
-                if not bool(ctx.active[b, col]):
-                    continue
-                upto = length if enc_dec else p
-                features = present[:, b, :upto]
-                weights = (features * valid[b, :upto].float()).sum(-1)
-                ridge = Ridge(alpha=alpha)
-                ridge.fit(features.numpy(), values[:, b, col].numpy(), sample_weight=weights.numpy())
-                grid[b, col, :upto] = torch.from_numpy(ridge.coef_).float()
-        out = grid.unsqueeze(-1).expand(*grid.shape, hidden).clone()
+        out = _fit_lime(ctx, ids, masked, values, valid, replacement, alpha)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return MethodResult(source=out, target=None) if enc_dec else MethodResult(target=out)
+
+
+def _fit_lime(
+    ctx: AttributionContext,
+    ids: torch.Tensor,
+    masked: torch.Tensor,
+    values: torch.Tensor,
+    valid: torch.Tensor,
+    replacement: int,
+    alpha: float,
+) -> torch.Tensor:
+    """``(batch, n_positions, len, hidden)`` LIME coefficients: one surrogate per example and attributed position."""
+    model, enc_dec = ctx.model, ctx.batch.is_encoder_decoder
+    with torch.no_grad():
+        embeds = model.embed_ids(ids).double().cpu()
+        filler = model.embed_ids(torch.tensor([[replacement]], device=ids.device))[0, 0].double().cpu()
+    n, length, hidden = embeds.shape
+    grid = torch.full((n, ctx.n_positions, length, hidden), float("nan"))
+    lengths = valid.sum(-1).tolist()
+    for b in range(n):
+        for col, p in enumerate(ctx.positions.tolist()):
+            if not bool(ctx.active[b, col]):
+                continue
+            upto = lengths[b] if enc_dec else p
+            hit = masked[:, b, :upto]
+            features = torch.where(hit.unsqueeze(-1), filler, embeds[b, :upto].unsqueeze(0))
+            grid[b, col, :upto] = lime_surrogate(features, values[:, b, col], (~hit).sum(-1), alpha)
+    return grid
