@@ -98,3 +98,41 @@ def test_lime_is_inseq_algorithm_on_the_same_masks(tiny_model_path: Callable[[st
         scale = float(expected.abs().max())
         assert scale > 0
         torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3 * scale)
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [
+        ("layer_integrated_gradients", {"n_steps": 16}),
+        ("layer_deeplift", {}),
+        ("deeplift", {}),
+        ("gradient_shap", {"n_samples": 3}),
+    ],
+)
+def test_return_convergence_delta_gives_deltas(
+    tiny_model_path: Callable[[str], Path], method: str, kwargs: dict[str, Any]
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = inseq.load_model(str(tiny_model_path("gpt2")), method)
+        out = model.attribute(
+            "the cat", "the cat sat on", return_convergence_delta=True, show_progress=False, **kwargs
+        )
+    seq = out[0]
+    deltas = seq.step_scores["deltas"]
+    assert deltas.shape == (seq.attr_pos_end - seq.attr_pos_start,)
+    assert torch.isfinite(deltas).all()
+
+
+def test_layer_ig_deltas_shrink_with_steps(tiny_model_path: Callable[[str], Path]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = inseq.load_model(str(tiny_model_path("gpt2")), "layer_integrated_gradients")
+    gaps = []
+    for n_steps in (2, 64):
+        out = model.attribute(
+            "the cat", "the cat sat on", n_steps=n_steps, return_convergence_delta=True, show_progress=False
+        )
+        gaps.append(float(out[0].step_scores["deltas"].abs().mean()))
+    # more integration steps close the completeness gap Captum reports
+    assert gaps[1] < gaps[0]

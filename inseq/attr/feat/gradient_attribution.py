@@ -266,8 +266,9 @@ class CaptumAttribution(GradientAttribution):
             if self.use_baselines:
                 kwargs["baselines"] = baselines
             attrs = method.attribute(inputs, additional_forward_args=extra, **kwargs)
-            if isinstance(attrs, tuple) and len(attrs) == 2 and captum_kwargs.get("return_convergence_delta"):
-                attrs = attrs[0]
+            if captum_kwargs.get("return_convergence_delta"):
+                attrs, delta = attrs
+                _place_deltas(result, ctx, p0, p1, delta)
             attrs = list(attrs) if isinstance(attrs, tuple | list) else [attrs]
             attrs = [a.reshape(k, n, *a.shape[1:]) for a in attrs]
             if self.uses_layer:
@@ -339,6 +340,14 @@ class CaptumAttribution(GradientAttribution):
         return forward
 
 
+def _place_deltas(result: MethodResult, ctx: AttributionContext, p0: int, p1: int, delta: torch.Tensor) -> None:
+    """Store Captum's convergence deltas of a chunk as the step score ``"deltas"`` (mean over noise samples)."""
+    k, n = p1 - p0, ctx.batch.size
+    per_row = delta.detach().float().cpu().reshape(k * n, -1).mean(-1)
+    grid = result.step_scores.setdefault("deltas", torch.full(tuple(ctx.active.shape), float("nan")))
+    grid[:, ctx.grid_columns(p0, p1)] = per_row.view(k, n).T
+
+
 class DeepLiftAttribution(CaptumAttribution):
     """DeepLIFT (Shrikumar et al., 2017) through Captum, with UNK-embedding baselines."""
 
@@ -349,8 +358,15 @@ class DeepLiftAttribution(CaptumAttribution):
     def _make_captum(self, forward: Any) -> Any:
         return _ForwardModule.wrap(forward, lambda module: captum_attr.DeepLift(module, multiply_by_inputs=True))
 
-    def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None, **kwargs: Any) -> MethodResult:
-        return self._run(ctx, {}, max_chunk_size)
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        return_convergence_delta: bool = False,
+        max_chunk_size: int | None = None,
+        **kwargs: Any,
+    ) -> MethodResult:
+        return self._run(ctx, {"return_convergence_delta": return_convergence_delta}, max_chunk_size)
 
 
 class GradientShapAttribution(CaptumAttribution):
@@ -361,9 +377,16 @@ class GradientShapAttribution(CaptumAttribution):
     use_baselines = True
 
     def compute(
-        self, ctx: AttributionContext, *, n_samples: int = 5, stdevs: float = 0.0, max_chunk_size: int | None = None
+        self,
+        ctx: AttributionContext,
+        *,
+        n_samples: int = 5,
+        stdevs: float = 0.0,
+        return_convergence_delta: bool = False,
+        max_chunk_size: int | None = None,
     ) -> MethodResult:
-        return self._run(ctx, {"n_samples": n_samples, "stdevs": stdevs}, max_chunk_size)
+        kwargs = {"n_samples": n_samples, "stdevs": stdevs, "return_convergence_delta": return_convergence_delta}
+        return self._run(ctx, kwargs, max_chunk_size)
 
 
 class LayerIntegratedGradientsAttribution(CaptumAttribution):
@@ -382,9 +405,15 @@ class LayerIntegratedGradientsAttribution(CaptumAttribution):
         n_steps: int = 50,
         method: str = "gausslegendre",
         internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
         max_chunk_size: int | None = None,
     ) -> MethodResult:
-        kwargs = {"n_steps": n_steps, "method": method, "internal_batch_size": internal_batch_size}
+        kwargs = {
+            "n_steps": n_steps,
+            "method": method,
+            "internal_batch_size": internal_batch_size,
+            "return_convergence_delta": return_convergence_delta,
+        }
         return self._run(ctx, kwargs, max_chunk_size)
 
 
@@ -414,8 +443,10 @@ class LayerDeepLiftAttribution(CaptumAttribution):
             layer = self.attribution_model.model.get_submodule(layer)
         return _ForwardModule.wrap(forward, lambda module: captum_attr.LayerDeepLift(module, layer))
 
-    def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
-        return self._run(ctx, {}, max_chunk_size)
+    def compute(
+        self, ctx: AttributionContext, *, return_convergence_delta: bool = False, max_chunk_size: int | None = None
+    ) -> MethodResult:
+        return self._run(ctx, {"return_convergence_delta": return_convergence_delta}, max_chunk_size)
 
 
 class _ForwardModule(torch.nn.Module):
