@@ -115,7 +115,7 @@ def _same_length(model: Any, a: str, b: str, as_targets: bool) -> None:
     assert la == lb, "the test needs contrasts with as many tokens as the target"
 
 
-@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "deeplift"])
 def test_tutorial_function_verbatim_encoder_decoder(marian: Any, method: str) -> None:
     _register_tutorial_function()
     _same_length(marian, TARGET, CONTRAST, as_targets=True)
@@ -193,7 +193,7 @@ def test_custom_function_receives_inseq_step_arguments(marian: Any, gpt2: Any) -
     assert lengths == list(range(lengths[0], lengths[0] + len(lengths)))
 
 
-@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "deeplift"])
 def test_tutorial_function_decoder_only(gpt2: Any, method: str) -> None:
     inseq.register_step_function(example_prob_diff_decoder_only_fn, "example_prob_diff_dec", overwrite=True)
     prompt, target, contrast_text = "the cat", "the cat sat on the mat", "the cat ran on a dog"
@@ -230,3 +230,21 @@ def test_tutorial_function_decoder_only(gpt2: Any, method: str) -> None:
     torch.testing.assert_close(
         seq.target_attributions, ref_seq.target_attributions, rtol=1e-4, atol=1e-5 * scale, equal_nan=True
     )
+
+
+def test_tutorial_function_with_noise_sampling_method(marian: Any) -> None:
+    """GradientShap expands the inputs (noise samples): the contrast ids are expanded with them, as in inseq."""
+    _register_tutorial_function()
+    contrast = marian.encode(CONTRAST, as_targets=True)
+    out = marian.attribute(
+        SOURCE,
+        TARGET,
+        method="gradient_shap",
+        n_samples=3,
+        attributed_fn="example_prob_diff",
+        contrast_ids=contrast.input_ids,
+        contrast_attention_mask=contrast.attention_mask,
+        show_progress=False,
+    )
+    assert torch.isfinite(out[0].source_attributions).all()
+    assert out[0].source_attributions.abs().sum() > 0

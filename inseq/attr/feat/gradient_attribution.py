@@ -19,10 +19,16 @@ from typing import Any
 import captum.attr as captum_attr
 import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
+from transformers.modeling_outputs import CausalLMOutput, Seq2SeqLMOutput
 
 from ...utils.budgets import get_budgets
 from ..engine import AttributionContext, attributed_fn_values
-from ..step_functions import StepFunctionArgs
+from ..step_functions import (
+    StepFunctionArgs,
+    StepFunctionDecoderOnlyArgs,
+    StepFunctionEncoderDecoderArgs,
+    is_builtin_step_function,
+)
 from .feature_attribution import FeatureAttribution, MethodResult
 
 
@@ -237,7 +243,8 @@ class CaptumAttribution(GradientAttribution):
         src_base, tgt_base = ctx.baseline_embeds()
         want_tgt = ctx.wants_target
         result = MethodResult(source=_alloc(ctx, src), target=_alloc(ctx, tgt) if want_tgt else None)
-        for p0, p1 in ctx.chunks(max_size=max_chunk_size or self.default_chunk_size):
+        custom = not is_builtin_step_function(ctx.scorer.fn)  # called per step: one position per chunk
+        for p0, p1 in ctx.chunks(max_size=1 if custom else max_chunk_size or self.default_chunk_size):
             k, length, n = p1 - p0, p1 - 1, batch.size
             rows = {
                 "pos": torch.arange(p0, p1, device=tgt.device).repeat_interleave(n),
@@ -245,6 +252,8 @@ class CaptumAttribution(GradientAttribution):
                 "tmask": batch.target_mask[:, :length].repeat(k, 1),
                 "smask": batch.source_mask.repeat(k, 1) if batch.is_encoder_decoder else None,
             }
+            if custom:  # Captum expands these with the inputs, as it expanded inseq 0.7's forward arguments
+                rows.update(_custom_step_rows(ctx, length, k))
             if self.uses_layer:
                 inputs = [batch.source_ids if batch.is_encoder_decoder else batch.target_ids[:, :length]]
                 baselines = [batch.source_baseline_ids if batch.is_encoder_decoder else batch.target_baseline_ids]
@@ -322,12 +331,19 @@ class CaptumAttribution(GradientAttribution):
                 logits_from=p0 - 1,
             )
             picked = logits[torch.arange(rows, device=logits.device), pos - p0]
-            args_ = StepFunctionArgs(
-                attribution_model=model,
-                forward_output=SimpleNamespace(logits=picked.unsqueeze(1)),
-                target_ids=tids,
-                is_attributed_fn=True,
-            )
+            fn_kwargs = scorer.fn_kwargs
+            if is_builtin_step_function(scorer.fn):
+                args_ = StepFunctionArgs(
+                    attribution_model=model,
+                    forward_output=SimpleNamespace(logits=picked.unsqueeze(1)),
+                    target_ids=tids,
+                    is_attributed_fn=True,
+                )
+            else:
+                embeds = (s_emb, None if self.uses_layer else t_emb)
+                args_, fn_kwargs = _custom_step_args(
+                    ctx, picked, tids, tmask, smask, embeds, args[4 if enc_dec else 3 :]
+                )
             contrast = scorer.contrast
             if contrast is not None:
                 cols = pos - ctx.grid_start
@@ -335,9 +351,60 @@ class CaptumAttribution(GradientAttribution):
                 args_.contrast_target_ids = contrast.target_ids[ex, cols]
                 if contrast.logits is not None and contrast.force_inputs:
                     args_.contrast_logits = contrast.logits[ex, cols]
-            return scorer.fn(args_, **scorer.fn_kwargs)
+            return scorer.fn(args_, **fn_kwargs)
 
         return forward
+
+
+def _custom_step_rows(ctx: AttributionContext, length: int, k: int) -> dict[str, torch.Tensor]:
+    """Forward arguments of a custom step function: prefix ids, source ids and its per-example tensor kwargs."""
+    batch = ctx.batch
+    rows = {"decoder_input_ids": batch.target_ids[:, :length].repeat(k, 1)}
+    if batch.is_encoder_decoder:
+        rows["encoder_input_ids"] = batch.source_ids.repeat(k, 1)
+    for key, value in ctx.scorer.fn_kwargs.items():
+        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch.size:
+            rows[f"kwarg:{key}"] = value.to(batch.target_ids.device).repeat(k, *([1] * (value.ndim - 1)))
+    return rows
+
+
+def _custom_step_args(
+    ctx: AttributionContext,
+    logits: torch.Tensor,
+    target_ids: torch.Tensor,
+    target_mask: torch.Tensor,
+    source_mask: torch.Tensor | None,
+    embeds: tuple[torch.Tensor | None, torch.Tensor | None],
+    rest: tuple[torch.Tensor, ...],
+) -> tuple[StepFunctionArgs, dict[str, Any]]:
+    """inseq 0.7's per-step arguments from the rows Captum passed (see :func:`_custom_step_rows` for ``rest``)."""
+    batch, scorer = ctx.batch, ctx.scorer
+    rest = list(rest)
+    decoder_ids = rest.pop(0)
+    encoder_ids = rest.pop(0) if batch.is_encoder_decoder else None
+    names = [key for key, value in scorer.fn_kwargs.items() if isinstance(value, torch.Tensor) and value.ndim > 0]
+    names = [key for key in names if scorer.fn_kwargs[key].shape[0] == batch.size]
+    fn_kwargs = {**scorer.fn_kwargs, **dict(zip(names, rest))}
+    common = {
+        "attribution_model": ctx.model,
+        "target_ids": target_ids,
+        "decoder_input_ids": decoder_ids,
+        "decoder_attention_mask": target_mask,
+        "decoder_input_embeds": embeds[1],
+        "is_attributed_fn": True,
+    }
+    if not batch.is_encoder_decoder:
+        return StepFunctionDecoderOnlyArgs(
+            forward_output=CausalLMOutput(logits=logits.unsqueeze(1)), **common
+        ), fn_kwargs
+    args = StepFunctionEncoderDecoderArgs(
+        forward_output=Seq2SeqLMOutput(logits=logits.unsqueeze(1)),
+        encoder_input_ids=encoder_ids,
+        encoder_attention_mask=source_mask,
+        encoder_input_embeds=embeds[0],
+        **common,
+    )
+    return args, fn_kwargs
 
 
 def _place_deltas(result: MethodResult, ctx: AttributionContext, p0: int, p1: int, delta: torch.Tensor) -> None:
