@@ -85,7 +85,8 @@ INSEQ_IMPORTS: dict[str, list[str]] = {
         "GranularFeatureAttributionSequenceOutput",
         "MultiDimensionalFeatureAttributionSequenceOutput",
     ],
-    "inseq.attr": ["FeatureAttribution", "STEP_SCORES_MAP", "StepFunctionArgs", "list_step_functions"],
+    "inseq.attr": ["FeatureAttribution", "STEP_SCORES_MAP", "StepFunctionArgs", "extract_args", "list_step_functions"],
+    "inseq.attr.feat.attribution_utils": ["extract_args", "join_token_ids"],
     "inseq.attr.step_functions": [
         "StepFunctionArgs",
         "StepFunctionBaseArgs",
@@ -115,6 +116,8 @@ INSEQ_IMPORTS: dict[str, list[str]] = {
         "LimeAttribution",
         "ValueZeroingAttribution",
         "ReagentAttribution",
+        "extract_args",
+        "join_token_ids",
     ],
     "inseq.attr.feat.internals_attribution": ["InternalsAttributionRegistry", "AttentionWeightsAttribution"],
     "inseq.models": [

@@ -1,5 +1,6 @@
 """Feature attribution methods, one module per family (classes and family bases keep inseq 0.7's names)."""
 
+from .attribution_utils import extract_args, join_token_ids
 from .feature_attribution import (
     METHODS,
     DummyAttribution,
@@ -56,6 +57,8 @@ __all__ = [
     "SaliencyAttribution",
     "SequentialIntegratedGradientsAttribution",
     "ValueZeroingAttribution",
+    "extract_args",
+    "join_token_ids",
     "list_feature_attribution_methods",
     "register_attribution_method",
 ]
