@@ -331,19 +331,9 @@ class CaptumAttribution(GradientAttribution):
                 logits_from=p0 - 1,
             )
             picked = logits[torch.arange(rows, device=logits.device), pos - p0]
-            fn_kwargs = scorer.fn_kwargs
-            if is_builtin_step_function(scorer.fn):
-                args_ = StepFunctionArgs(
-                    attribution_model=model,
-                    forward_output=SimpleNamespace(logits=picked.unsqueeze(1)),
-                    target_ids=tids,
-                    is_attributed_fn=True,
-                )
-            else:
-                embeds = (s_emb, None if self.uses_layer else t_emb)
-                args_, fn_kwargs = _custom_step_args(
-                    ctx, picked, tids, tmask, smask, embeds, args[4 if enc_dec else 3 :]
-                )
+            embeds = (s_emb, None if self.uses_layer else t_emb)
+            rest = args[4 if enc_dec else 3 :]
+            args_, fn_kwargs = _captum_step_args(ctx, picked, tids, tmask, smask, embeds, rest)
             contrast = scorer.contrast
             if contrast is not None:
                 cols = pos - ctx.grid_start
@@ -368,7 +358,7 @@ def _custom_step_rows(ctx: AttributionContext, length: int, k: int) -> dict[str,
     return rows
 
 
-def _custom_step_args(
+def _captum_step_args(
     ctx: AttributionContext,
     logits: torch.Tensor,
     target_ids: torch.Tensor,
@@ -377,8 +367,13 @@ def _custom_step_args(
     embeds: tuple[torch.Tensor | None, torch.Tensor | None],
     rest: tuple[torch.Tensor, ...],
 ) -> tuple[StepFunctionArgs, dict[str, Any]]:
-    """inseq 0.7's per-step arguments from the rows Captum passed (see :func:`_custom_step_rows` for ``rest``)."""
+    """Step-function arguments of the rows Captum passed: built-ins get the logits and target ids, custom functions
+    inseq 0.7's per-step arguments (``rest`` holds the tensors of :func:`_custom_step_rows`)."""
     batch, scorer = ctx.batch, ctx.scorer
+    if is_builtin_step_function(scorer.fn):
+        output = SimpleNamespace(logits=logits.unsqueeze(1))
+        args = StepFunctionArgs(ctx.model, output, target_ids, is_attributed_fn=True)
+        return args, scorer.fn_kwargs
     rest = list(rest)
     decoder_ids = rest.pop(0)
     encoder_ids = rest.pop(0) if batch.is_encoder_decoder else None
