@@ -25,4 +25,10 @@ __all__ = [
     "SaliencyAttribution",
     "list_feature_attribution_methods",
 ]
-from . import internals_attribution, perturbation_attribution, reagent_attribution, sequential_attribution  # noqa: F401
+from . import (  # noqa: F401
+    internals_attribution,
+    lrp_attribution,
+    perturbation_attribution,
+    reagent_attribution,
+    sequential_attribution,
+)
