@@ -23,6 +23,7 @@ from .lrp_rules import lrp_rules
 class _LRPAttribution(InputXGradientAttribution):
     """Input x modified gradient under the LRP rules; subclasses choose the softmax rule."""
 
+    method_name = ""  # abstract: must not inherit (and re-register) "input_x_gradient"
     constant_attention: ClassVar[bool] = False
 
     def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:

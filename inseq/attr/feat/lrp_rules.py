@@ -157,7 +157,14 @@ def norm_rule(
 
 
 def _needs_grad(*tensors: Any) -> bool:
-    return all(isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point() for t in tensors)
+    """Whether every operand is an activation carrying gradients (parameters count as constants)."""
+    return all(
+        isinstance(t, torch.Tensor)
+        and not isinstance(t, torch.nn.Parameter)
+        and t.requires_grad
+        and t.is_floating_point()
+        for t in tensors
+    )
 
 
 def decomposed_sdpa(
