@@ -366,9 +366,27 @@ def test_attnlrp_loses_relevance_only_in_the_softmax_bias_term(loaded: Callable[
         logit = hf(inputs_embeds=embeds, use_cache=False).logits[0, -1, 5]
     total = _relevance(embeds, logit).sum()
     absorbed = sum(entry["s"] - entry["x"] for entry in ledger.absorbed)
-    print(f"attnlrp conservation gap on llama: {float((logit - total).detach()):.3e} (logit {float(logit.detach()):.3f})")
+    print(
+        f"attnlrp conservation gap on llama: {float((logit - total).detach()):.3e} (logit {float(logit.detach()):.3f})"
+    )
     assert len(ledger.absorbed) == hf.config.num_hidden_layers
     torch.testing.assert_close(total + absorbed, logit.detach(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("constant", [False, True])
+def test_sdpa_model_gives_the_eager_relevance(loaded: Callable[[str], Any], constant: bool) -> None:
+    model = loaded("qwen2")
+    hf = model.model
+    assert hf.config._attn_implementation == "sdpa"
+    ids = model.encode(DEC_TEXT).input_ids
+    relevances = []
+    for eager in (True, False):
+        embeds = model.embed_ids(ids).detach().requires_grad_(True)
+        with lrp_rules(hf, constant_attention=constant, eager=eager) as report:
+            logit = hf(inputs_embeds=embeds, use_cache=False).logits[0, -1, 5]
+        assert report.counts["softmax"] == hf.config.num_hidden_layers
+        relevances.append(_relevance(embeds, logit))
+    torch.testing.assert_close(relevances[0], relevances[1], atol=1e-5, rtol=1e-4)
 
 
 def _plain_forward_and_grad(model: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -411,9 +429,13 @@ def test_batch_and_chunk_invariance(loaded: Callable[[str], Any], arch: str) -> 
             inputs[i], texts[i], method="attnlrp", max_chunk_size=1, show_progress=False, **kwargs
         )
         for got in (batched[i], one_by_one[0]):
-            torch.testing.assert_close(got.target_attributions, alone.target_attributions, atol=1e-5, rtol=1e-4, equal_nan=True)
+            torch.testing.assert_close(
+                got.target_attributions, alone.target_attributions, atol=1e-5, rtol=1e-4, equal_nan=True
+            )
             if alone.source_attributions is not None:
-                torch.testing.assert_close(got.source_attributions, alone.source_attributions, atol=1e-5, rtol=1e-4, equal_nan=True)
+                torch.testing.assert_close(
+                    got.source_attributions, alone.source_attributions, atol=1e-5, rtol=1e-4, equal_nan=True
+                )
 
 
 def test_contrastive_function_and_forced_targets(loaded: Callable[[str], Any]) -> None:

@@ -484,12 +484,14 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def lrp_rules(model: torch.nn.Module, constant_attention: bool = False) -> Iterator[RuleReport]:
+def lrp_rules(model: torch.nn.Module, constant_attention: bool = False, eager: bool = True) -> Iterator[RuleReport]:
     """Install the LRP rules on ``model`` for the block; nothing stays installed afterwards.
 
     Args:
         model: A (transformers) torch module.
         constant_attention: CP-LRP (attention weights treated as constants) instead of AttnLRP's softmax rule.
+        eager: Switch the model to eager attention for the block (needed for fused kernels such as flash
+            attention; ``F.scaled_dot_product_attention`` is decomposed under the rules either way).
 
     Yields:
         A :class:`RuleReport` filled while the model runs.
@@ -504,7 +506,8 @@ def lrp_rules(model: torch.nn.Module, constant_attention: bool = False) -> Itera
     installer = _Installer(model, _roots(model), LRPFunctionMode(constant_attention, report), report)
     with ExitStack() as stack:
         stack.enter_context(_eval_mode(model))
-        stack.enter_context(eager_attention(model))
+        if eager:
+            stack.enter_context(eager_attention(model))
         stack.callback(installer.remove)
         installer.install()
         yield report
