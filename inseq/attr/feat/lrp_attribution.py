@@ -12,6 +12,7 @@ used free of charge for personal and scientific purposes only; check whether thi
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 from ..engine import AttributionContext
@@ -30,6 +31,12 @@ class _LRPAttribution(InputXGradientAttribution):
         with lrp_rules(ctx.model.model, constant_attention=self.constant_attention) as report:
             result = super().compute(ctx, max_chunk_size=max_chunk_size)
         self.last_report = report
+        if not report.counts.get("softmax"):
+            warnings.warn(
+                f"{self.method_name}: no softmax or scaled_dot_product_attention call was seen in the forward of "
+                f"{type(ctx.model.model).__name__}: its attention (if any) is treated with the plain gradient.",
+                stacklevel=2,
+            )
         return result
 
 

@@ -205,7 +205,13 @@ def decomposed_sdpa(
 
 
 def bilinear(func: Callable[..., torch.Tensor], a: Any, b: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
-    """``func(a, b)`` with the uniform rule when both operands carry gradients (plain otherwise: a linear map)."""
+    """``func(a, b)`` with the uniform rule when both operands carry gradients (plain otherwise: a linear map).
+
+    Example:
+        >>> a, b = torch.ones(2, requires_grad=True), torch.full((2,), 3.0, requires_grad=True)
+        >>> torch.autograd.grad(bilinear(torch.mul, a, b).sum(), a)[0].tolist()
+        [1.5, 1.5]
+    """
     if _needs_grad(a, b):
         return func(half_gradient(a), half_gradient(b), *rest, **kwargs)
     return func(a, b, *rest, **kwargs)
@@ -218,7 +224,14 @@ def bilinear(func: Callable[..., torch.Tensor], a: Any, b: Any, *rest: Any, **kw
 
 @dataclass
 class RuleReport:
-    """What the rules did during a call: counts per rule and the modules left with the plain gradient."""
+    """What the rules did during a call: counts per rule and the modules left with the plain gradient.
+
+    Example:
+        >>> report = RuleReport()
+        >>> report.add("norm")
+        >>> report.counts
+        {'norm': 1}
+    """
 
     counts: dict[str, int] = field(default_factory=dict)
     plain: dict[str, str] = field(default_factory=dict)
@@ -233,6 +246,13 @@ class LRPFunctionMode(TorchFunctionMode):
     Args:
         constant_attention: CP-LRP: detach softmax outputs (attention weights treated as constants).
         report: Collects how often each rule fired.
+
+    Example:
+        >>> x = torch.randn(3, requires_grad=True)
+        >>> with LRPFunctionMode(constant_attention=True, report=RuleReport()):
+        ...     weights = torch.softmax(x, dim=-1)
+        >>> weights.requires_grad
+        False
     """
 
     def __init__(self, constant_attention: bool, report: RuleReport) -> None:
@@ -343,6 +363,12 @@ def recognise_norm(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 
     Candidates: LayerNorm (centered) and RMSNorm, with ``weight`` or ``1 + weight`` as scale, plus ``bias`` when
     the module has one. Returns the keyword arguments of :func:`norm_rule` (without ``x``/``y``), or None.
+
+    Example:
+        >>> from transformers.models.llama.modeling_llama import LlamaRMSNorm
+        >>> norm, x = LlamaRMSNorm(8), torch.randn(2, 8)
+        >>> recognise_norm(norm, x, norm(x))["centered"]
+        False
     """
     weight = module.weight
     bias = getattr(module, "bias", None)
