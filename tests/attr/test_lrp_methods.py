@@ -438,7 +438,9 @@ def test_batch_and_chunk_invariance(loaded: Callable[[str], Any], arch: str) -> 
                 )
 
 
-def test_contrastive_function_and_forced_targets(loaded: Callable[[str], Any]) -> None:
+def test_contrastive_function_forced_targets_and_save(loaded: Callable[[str], Any], tmp_path: Path) -> None:
+    from inseq import FeatureAttributionOutput
+
     model = loaded("gpt2")
     out = model.attribute(
         DEC_PROMPT,
@@ -448,5 +450,10 @@ def test_contrastive_function_and_forced_targets(loaded: Callable[[str], Any]) -
         contrast_targets="The small cat sees the cat",
         step_scores=["probability"],
         show_progress=False,
-    )[0]
-    assert torch.isfinite(out.target_attributions.nan_to_num()).all() and "probability" in out.step_scores
+    )
+    seq = out[0]
+    assert torch.isfinite(seq.target_attributions.nan_to_num()).all() and "probability" in seq.step_scores
+    out.save(tmp_path / "lrp.json")
+    loaded_back = FeatureAttributionOutput.load(tmp_path / "lrp.json")
+    assert loaded_back.info["attribution_method"] == "cp_lrp"
+    torch.testing.assert_close(loaded_back[0].target_attributions, seq.target_attributions, equal_nan=True)
