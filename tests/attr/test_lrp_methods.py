@@ -76,6 +76,8 @@ def test_uniform_rule_splits_products_in_halves() -> None:
     with LRPFunctionMode(False, RuleReport()):
         prod = a * b
         mat = a @ m
+        ein = torch.einsum("ik,kj->ij", a, m)
+        bad = torch.baddbmm(torch.zeros(1, 4, 5), a[None], m[None])
     assert torch.equal(prod, a.detach() * b.detach()) and torch.equal(mat, a.detach() @ m.detach())
     # element-wise: each factor gets half of the relevance of each product term
     ga, gb = torch.autograd.grad(prod.sum(), (a, b))
@@ -85,6 +87,8 @@ def test_uniform_rule_splits_products_in_halves() -> None:
     ga, gm = torch.autograd.grad(mat.sum(), (a, m))
     torch.testing.assert_close(a * ga, a.detach() * m.detach().sum(1) / 2)
     torch.testing.assert_close((a * ga).sum() + (m * gm).sum(), mat.sum())
+    for other in (ein, bad[0]):  # einsum and baddbmm get the same rule
+        torch.testing.assert_close(torch.autograd.grad(other.sum(), (a, m)), (ga, gm))
 
 
 def test_product_with_a_constant_keeps_the_plain_gradient() -> None:

@@ -8,7 +8,8 @@ et al., 2024) the relevance of a tensor ``t`` is ``t * g_t`` where ``g_t`` is a 
   ``g_x = g_y * f(x) / x``;
 - normalisations (LayerNorm, RMSNorm and look-alikes): identity rule through the normalising factor, i.e. the
   gradient with the per-token ``1 / sigma(x)`` held constant;
-- products of two activations (gated MLPs, ``Q K^T``, ``A V``): uniform rule, each factor gets half of the
+- products of two activations (gated MLPs, ``Q K^T``, ``A V``; ``mul``, ``matmul``, ``bmm``, ``baddbmm`` and
+  two-operand ``einsum``): uniform rule, each factor gets half of the
   relevance, i.e. half of the plain gradient for each operand;
 - softmax: AttnLRP's rule ``R_x = x * (R_s - s * sum(R_s))`` is, in this formulation, exactly the plain softmax
   gradient; CP-LRP (Ali et al., 2022) instead treats the attention weights as constants (detached).
@@ -272,6 +273,9 @@ class LRPFunctionMode(TorchFunctionMode):
             return func(*args, **kwargs)
         if func is torch.einsum:
             return self._einsum(args, kwargs)
+        if func in (torch.baddbmm, torch.Tensor.baddbmm) and len(args) >= 3 and _needs_grad(args[1], args[2]):
+            self.report.add("product")  # input + alpha * batch1 @ batch2: the product gets the uniform rule
+            return func(args[0], half_gradient(args[1]), half_gradient(args[2]), *args[3:], **kwargs)
         if func in _SOFTMAX_FUNCS:
             self.report.add("softmax")
             out = func(*args, **kwargs)
