@@ -393,6 +393,21 @@ def test_sdpa_model_gives_the_eager_relevance(loaded: Callable[[str], Any], cons
     torch.testing.assert_close(relevances[0], relevances[1], atol=1e-5, rtol=1e-4)
 
 
+def test_rules_placed_in_half_precision(loaded: Callable[[str], Any]) -> None:
+    import copy
+
+    model = loaded("llama")
+    hf = copy.deepcopy(model.model).to(torch.bfloat16)
+    embeds = hf.get_input_embeddings()(model.encode(DEC_TEXT).input_ids).detach().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with lrp_rules(hf) as report:
+            logit = hf(inputs_embeds=embeds, use_cache=False).logits[0, -1, 5]
+    n_norms = sum(1 for m in hf.modules() if type(m).__name__ == "LlamaRMSNorm")
+    assert report.counts["norm"] == n_norms and not report.plain
+    assert torch.isfinite(torch.autograd.grad(logit, embeds)[0]).all()
+
+
 def _plain_forward_and_grad(model: Any) -> tuple[torch.Tensor, torch.Tensor]:
     hf = model.model
     ids = model.encode(ENC_TEXT).input_ids

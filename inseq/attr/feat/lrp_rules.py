@@ -379,6 +379,7 @@ def recognise_norm(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     bias = bias if isinstance(bias, torch.Tensor) and bias.shape == weight.shape else None
     if x.shape[-1] != weight.shape[0] or y.shape != x.shape:
         return None
+    tol = max(1e-3, 8 * torch.finfo(y.dtype).eps)  # half-precision models round their norm outputs
     with torch.no_grad():
         flat_x, flat_y = x.detach().reshape(-1, x.shape[-1])[:64].float(), y.detach().reshape(-1, y.shape[-1])[:64]
         for eps in _eps_of(module):
@@ -387,7 +388,7 @@ def recognise_norm(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
                     guess = _frozen_norm(flat_x, centered, eps, (-1,)) * scale.float()
                     if bias is not None:
                         guess = guess + bias.float()
-                    if torch.allclose(guess, flat_y.float(), rtol=1e-3, atol=1e-4):
+                    if torch.allclose(guess, flat_y.float(), rtol=tol, atol=tol / 10):
                         return {"centered": centered, "eps": eps, "weight": scale, "bias": bias}
     return None
 
