@@ -169,6 +169,8 @@ def _word_char_spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]
 DEFAULT_METHODS = (
     "saliency",
     "input_x_gradient",
+    "attnlrp",
+    "cp_lrp",
     "integrated_gradients",
     "deeplift",
     "gradient_shap",

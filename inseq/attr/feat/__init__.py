@@ -27,4 +27,10 @@ __all__ = [
     "list_feature_attribution_methods",
     "register_attribution_method",
 ]
-from . import internals_attribution, perturbation_attribution, reagent_attribution, sequential_attribution  # noqa: F401
+from . import (  # noqa: F401
+    internals_attribution,
+    lrp_attribution,
+    perturbation_attribution,
+    reagent_attribution,
+    sequential_attribution,
+)
