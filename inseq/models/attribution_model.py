@@ -197,7 +197,6 @@ class AttributionModel:
         return call_model_feature("evaluate", self, out, metrics=metrics, **options)
 
 
-
 @contextmanager
 def _frozen(module: torch.nn.Module):
     """Stop tracking parameter gradients while attributing (only input gradients are needed)."""

@@ -28,13 +28,14 @@ class _LRPAttribution(InputXGradientAttribution):
     constant_attention: ClassVar[bool] = False
 
     def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
-        with lrp_rules(ctx.model.model, constant_attention=self.constant_attention) as report:
+        module = ctx.model.torch_module
+        with lrp_rules(module, constant_attention=self.constant_attention, eager=ctx.model.eager_attention) as report:
             result = super().compute(ctx, max_chunk_size=max_chunk_size)
         self.last_report = report
         if not report.counts.get("softmax"):
             warnings.warn(
                 f"{self.method_name}: no softmax or scaled_dot_product_attention call was seen in the forward of "
-                f"{type(ctx.model.model).__name__}: its attention (if any) is treated with the plain gradient.",
+                f"{type(module).__name__}: its attention (if any) is treated with the plain gradient.",
                 stacklevel=2,
             )
         return result

@@ -33,15 +33,13 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
-
-from .internals_attribution import eager_attention
 
 #: Stabiliser of the identity rule's ``f(x) / x``.
 IDENTITY_EPS = 1e-6
@@ -515,14 +513,19 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def lrp_rules(model: torch.nn.Module, constant_attention: bool = False, eager: bool = True) -> Iterator[RuleReport]:
+def lrp_rules(
+    model: torch.nn.Module,
+    constant_attention: bool = False,
+    eager: Callable[[], AbstractContextManager[None]] | None = None,
+) -> Iterator[RuleReport]:
     """Install the LRP rules on ``model`` for the block; nothing stays installed afterwards.
 
     Args:
         model: A (transformers) torch module.
         constant_attention: CP-LRP (attention weights treated as constants) instead of AttnLRP's softmax rule.
-        eager: Switch the model to eager attention for the block (needed for fused kernels such as flash
-            attention; ``F.scaled_dot_product_attention`` is decomposed under the rules either way).
+        eager: A context manager factory switching the model to eager attention for the block (the port's
+            ``eager_attention``; needed for fused kernels such as flash attention). ``F.scaled_dot_product_attention``
+            is decomposed under the rules either way.
 
     Yields:
         A :class:`RuleReport` filled while the model runs.
@@ -537,8 +540,8 @@ def lrp_rules(model: torch.nn.Module, constant_attention: bool = False, eager: b
     installer = _Installer(model, _roots(model), LRPFunctionMode(constant_attention, report), report)
     with ExitStack() as stack:
         stack.enter_context(_eval_mode(model))
-        if eager:
-            stack.enter_context(eager_attention(model))
+        if eager is not None:
+            stack.enter_context(eager())
         stack.callback(installer.remove)
         installer.install()
         yield report
