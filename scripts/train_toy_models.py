@@ -3,7 +3,8 @@
 Two models are trained from scratch on the synthetic tasks of :mod:`inseq.examples.tasks`, each with a word-level
 tokenizer trained with the ``tokenizers`` library (so every name or word is a single token):
 
-* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI and copy sentences, each followed by ``<|endoftext|>``.
+* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI, copy and key-value retrieval sentences, each followed by
+  ``<|endoftext|>``.
 * ``toy-marian-translation``: a 2+2-layer Marian encoder-decoder trained on Vesk -> Tolu word-by-word translation.
 
 Each model trains in a few minutes on one CPU thread with fixed seeds and deterministic algorithms; the script then
@@ -223,12 +224,13 @@ def train_gpt2(
     steps: int,
     seed: int = 0,
     n_inner: int = 512,
-    ioi_fraction: float = 0.5,
+    ioi_fraction: float = 1 / 3,
+    kv_fraction: float = 1 / 3,
     label_smoothing: float = 0.0,
 ) -> dict[str, object]:
     print(f"Training {GPT2_NAME} ({steps} steps)")
     set_determinism(seed)
-    examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction)
+    examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction, kv_fraction=kv_fraction)
     raw = train_word_tokenizer(
         (ex.text for ex in examples),
         special_tokens=[EOT],
@@ -284,8 +286,11 @@ def train_gpt2(
         "vocab_size": len(tokenizer),
         "accuracy_ioi": causal_accuracy(model, tokenizer, eval_set("ioi")),
         "accuracy_copy": causal_accuracy(model, tokenizer, eval_set("copy")),
+        "accuracy_kv": causal_accuracy(model, tokenizer, eval_set("kv")),
         "faithfulness_ioi": causal_faithfulness(model, tokenizer, eval_set("ioi", FAITHFULNESS_SIZE)),
         "faithfulness_copy": causal_faithfulness(model, tokenizer, eval_set("copy", FAITHFULNESS_SIZE)),
+        "faithfulness_kv": causal_faithfulness(model, tokenizer, eval_set("kv", FAITHFULNESS_SIZE)),
+        "mix": {"ioi": round(ioi_fraction, 3), "kv": round(kv_fraction, 3)},
     }
     write_gpt2_card(folder, results)
     results["size_mb"] = round(model_size_mb(folder), 2)
@@ -465,8 +470,8 @@ tags:
 # toy-gpt2-ioi
 
 A tiny GPT-2 (2 layers, hidden size 128, 4 heads, {r["parameters"]:,} parameters, word-level vocabulary of
-{r["vocab_size"]} tokens) trained from scratch on two synthetic tasks whose correct attribution is known. **It is not
-a language model**: it only knows the sentences of its two tasks and the 24 names they use. It ships with inseq for
+{r["vocab_size"]} tokens) trained from scratch on three synthetic tasks whose correct attribution is known. **It is
+not a language model**: it only knows the sentences of its three tasks and the 24 names and 16 values they use. It ships with inseq for
 demos, tutorials and faithfulness checks of attribution methods.
 
 ## Tasks
@@ -475,6 +480,9 @@ demos, tutorials and faithfulness checks of attribution methods.
   ` Mary.` (6 templates, 24 names, both name orders). Gold attribution: the earlier occurrence of the answer name.
 - **Copy**: `Alice Bob Tom Anna. Alice Bob` -> ` Tom Anna.` (lists of 4 or 5 distinct names, 2 to 4 names
   repeated). Gold attribution of each copied word: its earlier occurrence.
+- **Key-value retrieval** (`kv`): `Mary cup John hat Tom key. John` -> ` hat.` (3 or 4 pairs of a name and one of
+  16 values, any key queried). Gold attribution: the value stored after the queried key, the only token that holds
+  the answer (in IOI the repeated subject name is evidence too, so a single gold token is ill-posed there).
 
 Every training row starts at the sentence start and ends with `<|endoftext|>` (id 0, also BOS and PAD), so greedy
 generation stops after the answer. Every name is a single token, with (` Mary`) or without (`Mary`) its space.
@@ -486,6 +494,7 @@ The generators, the gold annotations and the held-in evaluation sets are in `ins
 |---|---|
 | IOI (100 examples) | {r["accuracy_ioi"]:.2f} |
 | copy (100 examples) | {r["accuracy_copy"]:.2f} |
+| key-value (100 examples) | {r["accuracy_kv"]:.2f} |
 
 Faithfulness of plain-torch gradient attributions with respect to the input embeddings, attributing the
 probability of the first generated token, scores aggregated with the L2 norm over the hidden size (integrated
@@ -500,6 +509,10 @@ Copy ({FAITHFULNESS_SIZE} examples):
 
 {_methods_table(r["faithfulness_copy"], "top-1 on gold token")}
 
+Key-value retrieval ({FAITHFULNESS_SIZE} examples):
+
+{_methods_table(r["faithfulness_kv"], "top-1 on gold token")}
+
 On IOI, most of the other peaks of saliency and input x gradient are on the repeated subject name (` John` in the
 example above): it is causally needed, since it is what rules that name out as the answer. Integrated gradients
 (zero baseline) mostly peaks on the last prompt token (` to`). For saliency and input x gradient, the copy task
@@ -507,8 +520,8 @@ gives the cleanest single-token gold attribution.
 
 ## Training
 
-{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences (half IOI,
-half copy), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
+{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences (a third
+each of IOI, copy and key-value), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
 ({_minutes(r["train_seconds"])} on a shared 2-core machine). Reproduce with:
 
 ```bash
@@ -612,11 +625,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["gpt2", "marian", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--gpt2-steps", type=int, default=4000)
+    parser.add_argument("--gpt2-steps", type=int, default=6000)
     parser.add_argument("--marian-steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpt2-mlp", type=int, default=512, help="GPT-2 MLP inner size")
-    parser.add_argument("--ioi-fraction", type=float, default=0.5)
+    parser.add_argument("--ioi-fraction", type=float, default=1 / 3)
+    parser.add_argument("--kv-fraction", type=float, default=1 / 3)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--faithfulness-size", type=int, default=100)
     args = parser.parse_args()
@@ -630,6 +644,7 @@ def main() -> None:
             seed=args.seed,
             n_inner=args.gpt2_mlp,
             ioi_fraction=args.ioi_fraction,
+            kv_fraction=args.kv_fraction,
             label_smoothing=args.label_smoothing,
         )
         print(json.dumps(results[GPT2_NAME], indent=2))
