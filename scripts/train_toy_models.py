@@ -3,8 +3,8 @@
 Two models are trained from scratch on the synthetic tasks of :mod:`inseq.examples.tasks`, each with a word-level
 tokenizer trained with the ``tokenizers`` library (so every name or word is a single token):
 
-* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI, copy and key-value retrieval sentences, each followed by
-  ``<|endoftext|>``.
+* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI and copy sentences, each followed by ``<|endoftext|>``
+  (``--kv-fraction`` adds key-value retrieval sentences to the mix; the shipped model is trained without them).
 * ``toy-marian-translation``: a 2+2-layer Marian encoder-decoder trained on Vesk -> Tolu word-by-word translation.
 
 Each model trains in a few minutes on one CPU thread with fixed seeds and deterministic algorithms; the script then
@@ -224,9 +224,9 @@ def train_gpt2(
     steps: int,
     seed: int = 0,
     n_inner: int = 512,
-    ioi_fraction: float = 1 / 3,
-    kv_fraction: float = 1 / 3,
+    ioi_fraction: float = 0.5,
     label_smoothing: float = 0.0,
+    kv_fraction: float = 0.0,
 ) -> dict[str, object]:
     print(f"Training {GPT2_NAME} ({steps} steps)")
     set_determinism(seed)
@@ -286,12 +286,13 @@ def train_gpt2(
         "vocab_size": len(tokenizer),
         "accuracy_ioi": causal_accuracy(model, tokenizer, eval_set("ioi")),
         "accuracy_copy": causal_accuracy(model, tokenizer, eval_set("copy")),
-        "accuracy_kv": causal_accuracy(model, tokenizer, eval_set("kv")),
         "faithfulness_ioi": causal_faithfulness(model, tokenizer, eval_set("ioi", FAITHFULNESS_SIZE)),
         "faithfulness_copy": causal_faithfulness(model, tokenizer, eval_set("copy", FAITHFULNESS_SIZE)),
-        "faithfulness_kv": causal_faithfulness(model, tokenizer, eval_set("kv", FAITHFULNESS_SIZE)),
-        "mix": {"ioi": round(ioi_fraction, 3), "kv": round(kv_fraction, 3)},
+        "mix": {"ioi": ioi_fraction, "kv": kv_fraction, "copy": 1 - ioi_fraction - kv_fraction},
     }
+    if kv_fraction > 0:
+        results["accuracy_kv"] = causal_accuracy(model, tokenizer, eval_set("kv"))
+        results["faithfulness_kv"] = causal_faithfulness(model, tokenizer, eval_set("kv", FAITHFULNESS_SIZE))
     write_gpt2_card(folder, results)
     results["size_mb"] = round(model_size_mb(folder), 2)
     return results
@@ -456,6 +457,24 @@ def _methods_table(scores: dict[str, float], header: str) -> str:
     return "\n".join(lines)
 
 
+def _mix(r: dict[str, object]) -> str:
+    mix = r.get("mix") or {"ioi": 0.5, "kv": 0.0, "copy": 0.5}
+    if not mix["kv"] and mix["ioi"] == 0.5:  # type: ignore[index]
+        return "half IOI,\nhalf copy"
+    return ", ".join(f"{100 * v:.0f}% {k}" for k, v in mix.items() if v)  # type: ignore[union-attr]
+
+
+def _kv_accuracy_row(r: dict[str, object]) -> str:
+    return f"\n| key-value (100 examples) | {r['accuracy_kv']:.2f} |" if "accuracy_kv" in r else ""
+
+
+def _kv_faithfulness_section(r: dict[str, object]) -> str:
+    if "faithfulness_kv" not in r:
+        return ""
+    table = _methods_table(r["faithfulness_kv"], "top-1 on gold token")  # type: ignore[arg-type]
+    return f"\nKey-value retrieval ({FAITHFULNESS_SIZE} examples):\n\n{table}\n"
+
+
 def write_gpt2_card(folder: Path, r: dict[str, object]) -> None:
     card = f"""---
 library_name: transformers
@@ -470,8 +489,8 @@ tags:
 # toy-gpt2-ioi
 
 A tiny GPT-2 (2 layers, hidden size 128, 4 heads, {r["parameters"]:,} parameters, word-level vocabulary of
-{r["vocab_size"]} tokens) trained from scratch on three synthetic tasks whose correct attribution is known. **It is
-not a language model**: it only knows the sentences of its three tasks and the 24 names and 16 values they use. It ships with inseq for
+{r["vocab_size"]} tokens) trained from scratch on two synthetic tasks whose correct attribution is known. **It is not
+a language model**: it only knows the sentences of its two tasks and the 24 names they use. It ships with inseq for
 demos, tutorials and faithfulness checks of attribution methods.
 
 ## Tasks
@@ -480,9 +499,6 @@ demos, tutorials and faithfulness checks of attribution methods.
   ` Mary.` (6 templates, 24 names, both name orders). Gold attribution: the earlier occurrence of the answer name.
 - **Copy**: `Alice Bob Tom Anna. Alice Bob` -> ` Tom Anna.` (lists of 4 or 5 distinct names, 2 to 4 names
   repeated). Gold attribution of each copied word: its earlier occurrence.
-- **Key-value retrieval** (`kv`): `Mary cup John hat Tom key. John` -> ` hat.` (3 or 4 pairs of a name and one of
-  16 values, any key queried). Gold attribution: the value stored after the queried key, the only token that holds
-  the answer (in IOI the repeated subject name is evidence too, so a single gold token is ill-posed there).
 
 Every training row starts at the sentence start and ends with `<|endoftext|>` (id 0, also BOS and PAD), so greedy
 generation stops after the answer. Every name is a single token, with (` Mary`) or without (`Mary`) its space.
@@ -493,8 +509,7 @@ The generators, the gold annotations and the held-in evaluation sets are in `ins
 | task | greedy exact match (target + EOS) |
 |---|---|
 | IOI (100 examples) | {r["accuracy_ioi"]:.2f} |
-| copy (100 examples) | {r["accuracy_copy"]:.2f} |
-| key-value (100 examples) | {r["accuracy_kv"]:.2f} |
+| copy (100 examples) | {r["accuracy_copy"]:.2f} |{_kv_accuracy_row(r)}
 
 Faithfulness of plain-torch gradient attributions with respect to the input embeddings, attributing the
 probability of the first generated token, scores aggregated with the L2 norm over the hidden size (integrated
@@ -508,11 +523,7 @@ IOI ({FAITHFULNESS_SIZE} examples):
 Copy ({FAITHFULNESS_SIZE} examples):
 
 {_methods_table(r["faithfulness_copy"], "top-1 on gold token")}
-
-Key-value retrieval ({FAITHFULNESS_SIZE} examples):
-
-{_methods_table(r["faithfulness_kv"], "top-1 on gold token")}
-
+{_kv_faithfulness_section(r)}
 On IOI, most of the other peaks of saliency and input x gradient are on the repeated subject name (` John` in the
 example above): it is causally needed, since it is what rules that name out as the answer. Integrated gradients
 (zero baseline) mostly peaks on the last prompt token (` to`). For saliency and input x gradient, the copy task
@@ -520,8 +531,7 @@ gives the cleanest single-token gold attribution.
 
 ## Training
 
-{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences (a third
-each of IOI, copy and key-value), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
+{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences ({_mix(r)}), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
 ({_minutes(r["train_seconds"])} on a shared 2-core machine). Reproduce with:
 
 ```bash
@@ -625,12 +635,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["gpt2", "marian", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--gpt2-steps", type=int, default=6000)
+    parser.add_argument("--gpt2-steps", type=int, default=4000)
     parser.add_argument("--marian-steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpt2-mlp", type=int, default=512, help="GPT-2 MLP inner size")
-    parser.add_argument("--ioi-fraction", type=float, default=1 / 3)
-    parser.add_argument("--kv-fraction", type=float, default=1 / 3)
+    parser.add_argument("--ioi-fraction", type=float, default=0.5)
+    parser.add_argument("--kv-fraction", type=float, default=0.0, help="Share of key-value retrieval sentences")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--faithfulness-size", type=int, default=100)
     args = parser.parse_args()
@@ -644,8 +654,8 @@ def main() -> None:
             seed=args.seed,
             n_inner=args.gpt2_mlp,
             ioi_fraction=args.ioi_fraction,
-            kv_fraction=args.kv_fraction,
             label_smoothing=args.label_smoothing,
+            kv_fraction=args.kv_fraction,
         )
         print(json.dumps(results[GPT2_NAME], indent=2))
     if args.model in ("marian", "all"):

@@ -88,13 +88,23 @@ def evaluate(
     with _progress(show_progress) as track:
         for lo in range(0, len(out), size):
             seqs = list(out)[lo : lo + size]
-            records += _evaluate_group(model, out, seqs, lo, metric_ids, (fn_id, fn, fn_kwargs), opts, track, **{
-                "removal": removal,
-                "random_seeds": random_seeds,
-                "absolute": absolute,
-                "include_special_tokens": include_special_tokens,
-                "randomization_stages": randomization_stages,
-            })
+            records += _evaluate_group(
+                model,
+                out,
+                seqs,
+                lo,
+                metric_ids,
+                (fn_id, fn, fn_kwargs),
+                opts,
+                track,
+                **{
+                    "removal": removal,
+                    "random_seeds": random_seeds,
+                    "absolute": absolute,
+                    "include_special_tokens": include_special_tokens,
+                    "randomization_stages": randomization_stages,
+                },
+            )
     info = {
         "model_name": model.info.get("model_name"),
         "attribution_method": out.info.get("attribution_method"),
@@ -116,7 +126,9 @@ def evaluate(
 def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, track, **o) -> list[dict[str, Any]]:
     fn_id, fn, fn_kwargs = fn_spec
     inputs = [sequence_inputs(s, model.is_encoder_decoder, offset + i) for i, s in enumerate(seqs)]
-    views = [v for i, s in enumerate(seqs) for v in step_views(model, s, i, o["absolute"], o["include_special_tokens"])]
+    views = [
+        v for i, s in enumerate(seqs) for v in step_views(model, s, i, o["absolute"], o["include_special_tokens"])
+    ]
     runner = RowRunner(model, inputs, fn, fn_kwargs, o["removal"])
     perturbing = [m for m in metric_ids if not get_metric(m).needs_reattribution]
     randoms = {(v.seq, v.step): _random_scores(v, o["random_seeds"]) for v in views}
@@ -193,7 +205,9 @@ def _check(model, out, metrics, removal: str, random_seeds: int) -> list[str]:
     from ..data.attribution import FeatureAttributionOutput
 
     if not isinstance(out, FeatureAttributionOutput):
-        raise TypeError(f"evaluate() needs a FeatureAttributionOutput (from model.attribute), got {type(out).__name__}.")
+        raise TypeError(
+            f"evaluate() needs a FeatureAttributionOutput (from model.attribute), got {type(out).__name__}."
+        )
     if len(out) == 0:
         raise ValueError("The attribution output is empty: there is nothing to evaluate.")
     name, expected = out.info.get("model_name"), model.info.get("model_name")

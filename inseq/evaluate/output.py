@@ -76,7 +76,10 @@ class FaithfulnessOutput:
         directions = self.info.get("higher_is_better", {})
         wins = self.beats_random()
         method = self.info.get("attribution_method", "?")
-        lines = [f"Faithfulness of {method} ({len(self.records)} values)", f"{'metric':<24}{'value':>10}{'random':>10}"]
+        lines = [
+            f"Faithfulness of {method} ({len(self.records)} values)",
+            f"{'metric':<24}{'value':>10}{'random':>10}",
+        ]
         for metric, row in summary.iterrows():
             arrow = "higher" if directions.get(metric, True) else "lower"
             mark = "beats random" if wins[metric] else "-"

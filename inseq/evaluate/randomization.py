@@ -94,7 +94,9 @@ def reattribute(model: AttributionModel, out: FeatureAttributionOutput, fn_id: A
         show_progress=False,
     )
     for i, (a, b) in enumerate(zip(out, new)):
-        if [t.id for t in a.target] != [t.id for t in b.target] or [t.id for t in a.source] != [t.id for t in b.source]:
+        if [t.id for t in a.target] != [t.id for t in b.target] or [t.id for t in a.source] != [
+            t.id for t in b.source
+        ]:
             raise ValueError(
                 f"Sequence {i} does not re-tokenise to the same tokens, so the randomization check cannot re-attribute "
                 "it; evaluate the other metrics (metrics=[...] without 'randomization')."

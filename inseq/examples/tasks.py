@@ -413,10 +413,11 @@ def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
     return examples
 
 
-def causal_examples(
-    n: int, seed: int = 0, ioi_fraction: float = 1 / 3, kv_fraction: float = 1 / 3
-) -> list[CausalExample]:
-    """Generate a shuffled mix of IOI, copy and key-value examples (the training data of ``toy-gpt2-ioi``).
+def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fraction: float = 0.0) -> list[CausalExample]:
+    """Generate a shuffled mix of IOI, copy and (optionally) key-value examples.
+
+    The defaults give the training data of the shipped ``toy-gpt2-ioi`` (half IOI, half copy); with
+    ``kv_fraction=0`` the mix is exactly the one of earlier versions.
 
     Args:
         n: Number of examples.
@@ -428,7 +429,9 @@ def causal_examples(
         The examples.
 
     Example:
-        >>> sorted({ex.task for ex in causal_examples(30, seed=1)})
+        >>> sorted({ex.task for ex in causal_examples(20, seed=1)})
+        ['copy', 'ioi']
+        >>> sorted({ex.task for ex in causal_examples(30, seed=1, ioi_fraction=1 / 3, kv_fraction=1 / 3)})
         ['copy', 'ioi', 'kv']
     """
     if ioi_fraction < 0 or kv_fraction < 0 or ioi_fraction + kv_fraction > 1:

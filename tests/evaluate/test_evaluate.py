@@ -40,7 +40,9 @@ def copy_out(toy) -> FeatureAttributionOutput:
 
 def _loo_effects(model, ids: list[int], position: int) -> torch.Tensor:
     """Probability drop of ``ids[position]`` when each earlier token alone is replaced by UNK (plain forwards)."""
-    rows = [ids[:position]] + [[model.unk_token_id if j == i else t for j, t in enumerate(ids[:position])] for i in range(position)]
+    rows = [ids[:position]] + [
+        [model.unk_token_id if j == i else t for j, t in enumerate(ids[:position])] for i in range(position)
+    ]
     with torch.no_grad():
         probs = model.model(input_ids=torch.tensor(rows)).logits[:, -1].softmax(-1)[:, ids[position]]
     return probs[0] - probs[1:]
@@ -102,7 +104,9 @@ def test_randomization_separates_a_gradient_method_from_a_constant_attribution(t
 
 
 def test_batch_invariance(gpt2):
-    out = gpt2.attribute(["Hello world", "The cat sat on the mat"], generation_args={"max_new_tokens": 2}, show_progress=False)
+    out = gpt2.attribute(
+        ["Hello world", "The cat sat on the mat"], generation_args={"max_new_tokens": 2}, show_progress=False
+    )
     metrics = ["comprehensiveness", "sufficiency", "soft_comprehensiveness", "insertion_auc", "loo_correlation"]
     together = evaluate(gpt2, out, metrics).to_dataframe()
     alone = [evaluate(gpt2, FeatureAttributionOutput([seq], info=out.info), metrics).to_dataframe() for seq in out]
@@ -139,7 +143,9 @@ def test_output_frames_summary_show_and_save(gpt2, tmp_path, capsys):
 
 
 def test_progress_bar_and_delete_mode_on_encoder_decoder_target_side(marian):
-    out = marian.attribute("Hello world", generation_args={"max_new_tokens": 3}, show_progress=False, attribute_target=True)
+    out = marian.attribute(
+        "Hello world", generation_args={"max_new_tokens": 3}, show_progress=False, attribute_target=True
+    )
     res = evaluate(marian, out, ["comprehensiveness", "insertion_auc"], removal="delete", show_progress=True)
     df = res.to_dataframe()
     assert len(df) == 2 * out[0].num_steps and df["value"].notna().all()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -143,7 +141,9 @@ def test_loo_correlation_by_hand(gpt2, gpt2_out):
     assert len(ranking) == p
     res = evaluate(gpt2, _with_scores(gpt2_out, 0, 1, ranking), ["loo_correlation"], random_seeds=0)
     base = _prob(gpt2, ids, p)
-    effects = [base - _prob(gpt2, [gpt2.unk_token_id if j == i else t for j, t in enumerate(ids)], p) for i in range(p)]
+    effects = [
+        base - _prob(gpt2, [gpt2.unk_token_id if j == i else t for j, t in enumerate(ids)], p) for i in range(p)
+    ]
     expected = spearman(torch.tensor([ranking[i] for i in range(p)]), torch.tensor(effects))
     assert _value(res, "loo_correlation", step=1) == pytest.approx(expected, abs=1e-9)
 
@@ -161,7 +161,9 @@ def test_soft_metrics_with_extreme_scores_are_deterministic(gpt2, gpt2_out):
     only_3_zero[3] = 0
     only_3_kept = torch.zeros_like(embeds)
     only_3_kept[3] = embeds[3]
-    assert _value(res, "soft_comprehensiveness") == pytest.approx(base - _prob_embeds(gpt2, only_3_zero, ids[p]), abs=1e-6)
+    assert _value(res, "soft_comprehensiveness") == pytest.approx(
+        base - _prob_embeds(gpt2, only_3_zero, ids[p]), abs=1e-6
+    )
     assert _value(res, "soft_sufficiency") == pytest.approx(base - _prob_embeds(gpt2, only_3_kept, ids[p]), abs=1e-6)
 
 
@@ -185,7 +187,9 @@ def test_encoder_decoder_source_comprehensiveness_by_hand(marian):
         candidates = [i for i, t in enumerate(src) if t not in special]
         top = max(candidates, key=lambda i: float(scores[i, step]))
         removed = [marian.unk_token_id if i == top else t for i, t in enumerate(src)]
-        assert _value(res, "comprehensiveness", step) == pytest.approx(prob(src, position) - prob(removed, position), abs=1e-6)
+        assert _value(res, "comprehensiveness", step) == pytest.approx(
+            prob(src, position) - prob(removed, position), abs=1e-6
+        )
 
 
 def test_every_metric_is_listed_and_described():
