@@ -183,7 +183,11 @@ def _randomization(model, out, seqs, offset, views, randoms, fn_id, o) -> dict:
     for v in views:
         per_stage = stages.get((v.seq, v.position), [])
         value = randomization_value(v, v.scores, per_stage)
-        rand = [randomization_value(v, r, per_stage) for r in randoms[(v.seq, v.step)]]
+        # a seeded random ranking does not depend on the weights: on the randomized model it is the same ranking
+        rand = [
+            randomization_value(v, r, [dict(zip(v.features, r.tolist()))] * len(per_stage))
+            for r in randoms[(v.seq, v.step)]
+        ]
         result[(v.seq, v.step, "randomization")] = (value, _mean(rand))
     return result
 

@@ -108,7 +108,10 @@ class RowRunner:
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run every pending row (in chunks within the token budgets) and store the values."""
         rows = [self._build(row) for row in self._rows.values() if row.positions and not row.columns]
-        rows.sort(key=lambda r: (bool(r.target_keep or r.source_keep), r.length, len(r.source or ())))
+        # rows reading one position apart from rows reading many: a chunk computes logits from its first read on
+        rows.sort(
+            key=lambda r: (bool(r.target_keep or r.source_keep), len(r.columns) > 1, r.length, len(r.source or ()))
+        )
         with torch.no_grad():
             for chunk in _chunks(rows):
                 self._run_chunk(chunk)
@@ -174,19 +177,21 @@ class RowRunner:
             logits_from=first,
         )
         reads = [(r, j, p, c) for j, r in enumerate(rows) for p, c in sorted(r.columns.items())]
-        picked = torch.stack([logits[j, c - first] for _, j, _, c in reads])
         target_ids = torch.tensor([self.inputs[r.pert.seq].target_ids[p] for r, _, p, _ in reads], device=device)
-        prefix = torch.stack([mask[j] * (torch.arange(ids.shape[1], device=device) <= c) for _, j, _, c in reads])
+        which = torch.tensor([j for _, j, _, _ in reads], device=device)
+        cols = torch.tensor([c for _, _, _, c in reads], device=device)
+        picked = logits[which, cols - first]
+        prefix = mask[which] * (torch.arange(ids.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1))
         args = StepFunctionArgs(
             attribution_model=model,
             forward_output=SimpleNamespace(logits=picked.unsqueeze(1)),
             target_ids=target_ids,
-            decoder_input_ids=ids[[j for _, j, _, _ in reads]],
+            decoder_input_ids=ids[which],
             decoder_attention_mask=prefix,
         )
         if model.is_encoder_decoder:
-            args.encoder_input_ids = src[[j for _, j, _, _ in reads]]
-            args.encoder_attention_mask = src_mask[[j for _, j, _, _ in reads]]
+            args.encoder_input_ids = src[which]
+            args.encoder_attention_mask = src_mask[which]
         values = self.fn(args, **self.fn_kwargs).reshape(-1).float().cpu().tolist()
         for (r, _, p, _), v in zip(reads, values):
             self._values[(r.pert, p)] = v

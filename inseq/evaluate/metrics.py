@@ -50,10 +50,19 @@ class StepView:
         """Number of perturbable tokens."""
         return len(self.features)
 
+    def ranking(self, scores: torch.Tensor) -> list[Feature]:
+        """Features from the highest to the lowest score (ties broken by position), cached per scores tensor."""
+        cache = self.__dict__.setdefault("_rankings", {})
+        key = id(scores)
+        if key not in cache or cache[key][0] is not scores:
+            values = scores.tolist()
+            order = sorted(range(len(values)), key=lambda i: -values[i])
+            cache[key] = (scores, [self.features[i] for i in order])
+        return cache[key][1]
+
     def top(self, scores: torch.Tensor, k: int) -> frozenset[Feature]:
         """The ``k`` features with the highest ``scores`` (ties broken by position)."""
-        order = torch.sort(scores, descending=True, stable=True).indices[:k].tolist()
-        return frozenset(self.features[i] for i in order)
+        return frozenset(self.ranking(scores)[:k])
 
     def removed(self, features: frozenset[Feature] = frozenset()) -> Perturbation:
         """Perturbation removing ``features``."""
@@ -61,7 +70,9 @@ class StepView:
 
     def seed(self, *parts: Any) -> int:
         """A seed from the sequence content, the position and ``parts``."""
-        return content_seed(0, self.content, self.position, *parts)
+        if "_content_key" not in self.__dict__:
+            self.__dict__["_content_key"] = content_seed(0, self.content, self.position)
+        return content_seed(self.__dict__["_content_key"], *parts)
 
 
 @dataclass
@@ -238,14 +249,10 @@ def spearman(x: torch.Tensor, y: torch.Tensor, both_constant: float = float("nan
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:
-    order = torch.sort(x, stable=True).indices
-    ranks = torch.empty_like(x)
-    ranks[order] = torch.arange(len(x), dtype=x.dtype)
-    for value in x.unique():
-        tied = x == value
-        if int(tied.sum()) > 1:
-            ranks[tied] = ranks[tied].mean()
-    return ranks
+    """0-based ranks, ties sharing their average rank."""
+    _, inverse, counts = torch.unique(x, sorted=True, return_inverse=True, return_counts=True)
+    starts = counts.cumsum(0) - counts
+    return (starts + (counts - 1) / 2).to(x.dtype)[inverse]
 
 
 @_register
@@ -268,7 +275,9 @@ class Randomization(FaithfulnessMetric):
     """Model randomization sanity check (Adebayo et al. 2018): Spearman rank correlation between the scores and the
     scores the same method gives once the model's layers are re-initialised, cascading from the top layer down
     (one value per cascade stage, averaged; embeddings are kept). A method that explains the model must change when
-    the model does: lower is better. Two constant attributions count as unchanged (correlation 1).
+    the model does: lower is better. Two constant attributions count as unchanged (correlation 1). The random control
+    is a seeded random ranking, which does not depend on the weights and so stays the same (1): a method beats it by
+    changing at all, and a value near 0 means the scores share nothing with those of the trained model.
     """
 
     id = "randomization"
