@@ -32,7 +32,7 @@ class FaithfulnessOutput:
         >>> res = FaithfulnessOutput(
         ...     [{"sequence": 0, "step": 0, "position": 3, "token": "a", "metric": "comprehensiveness",
         ...       "value": 0.4, "random": 0.1}], info={"higher_is_better": {"comprehensiveness": True}})
-        >>> res.summary().loc["comprehensiveness", "value"]
+        >>> float(res.summary().loc["comprehensiveness", "value"])
         0.4
         >>> bool(res.beats_random()["comprehensiveness"])
         True

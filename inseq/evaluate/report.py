@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=None, help="Method ids (default: all).")
     parser.add_argument("--metrics", nargs="+", default=None, help="Metric ids (default: all).")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
-    parser.add_argument("--size", type=int, default=20, help="Examples per task.")
+    parser.add_argument("--size", type=int, default=10, help="Examples per task.")
     parser.add_argument("--write-docs", type=Path, default=None, help="Markdown file whose table block to replace.")
     args = parser.parse_args(argv)
     methods = args.methods or default_methods()
