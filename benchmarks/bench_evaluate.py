@@ -68,7 +68,14 @@ def measure(model: Any, method: str, prompt: str, full: str, metrics: list[str] 
 
     attr_s, out = _best(lambda: model.attribute(prompt, full, method=method, show_progress=False), repeat)
     eval_s, res = _best(lambda: evaluate(model, out, metrics), repeat)
-    return {"method": method, "attribution_s": attr_s, "evaluation_s": eval_s, "values": len(res.records)}
+    return {
+        "method": method,
+        "attribution_s": attr_s,
+        "evaluation_s": eval_s,
+        "values": len(res.records),
+        "rows": res.info["model_rows"],
+        "forwards": res.info["model_forwards"],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,12 +106,15 @@ def main(argv: list[str] | None = None) -> None:
     evaluate(model, model.attribute(warm_p, warm_f, method="saliency", show_progress=False), ["comprehensiveness"])
     metrics = args.metrics
     print(f"{name}, {prompt_len}+{gen_len} tokens, {args.threads} thread(s), metrics: {metrics or 'all'}")
-    print("| method | attribution (s) | evaluation (s) | evaluation / attribution | values |")
-    print("|---|---|---|---|---|")
+    print(
+        "| method | attribution (s) | evaluation (s) | evaluation / attribution | values | perturbed rows | forwards |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for method in args.methods:
         r = measure(model, method, prompt, full, metrics, args.repeat)
         ratio = r["evaluation_s"] / r["attribution_s"]
-        print(f"| {method} | {r['attribution_s']:.2f} | {r['evaluation_s']:.2f} | {ratio:.1f}x | {r['values']} |")
+        cells = f"{r['attribution_s']:.2f} | {r['evaluation_s']:.2f} | {ratio:.1f}x | {r['values']}"
+        print(f"| {method} | {cells} | {r['rows']} | {r['forwards']} |")
 
 
 if __name__ == "__main__":

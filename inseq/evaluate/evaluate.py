@@ -85,6 +85,7 @@ def evaluate(
     started = time.perf_counter()
     size = batch_size or len(out)
     records: list[dict[str, Any]] = []
+    stats = {"model_rows": 0, "model_forwards": 0}
     with _progress(show_progress) as track:
         for lo in range(0, len(out), size):
             seqs = list(out)[lo : lo + size]
@@ -103,6 +104,7 @@ def evaluate(
                     "absolute": absolute,
                     "include_special_tokens": include_special_tokens,
                     "randomization_stages": randomization_stages,
+                    "stats": stats,
                 },
             )
     info = {
@@ -119,6 +121,7 @@ def evaluate(
         "absolute": absolute,
         "attribution_seconds": out.info.get("exec_time"),
         "evaluation_seconds": time.perf_counter() - started,
+        **stats,
     }
     return FaithfulnessOutput(records, info)
 
@@ -150,6 +153,8 @@ def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, track, 
     values(recorder)
     track(runner.n_rows, "Evaluating faithfulness")
     runner.run(lambda n: track(-n, ""))
+    o["stats"]["model_rows"] += runner.n_rows
+    o["stats"]["model_forwards"] += runner.n_forwards
     results = values(lambda v: lambda pert: runner.value(pert, v.position))
     if "randomization" in metric_ids:
         results.update(_randomization(model, out, seqs, offset, views, randoms, fn_id, o))

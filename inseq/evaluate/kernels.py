@@ -91,6 +91,7 @@ class RowRunner:
     removal: str = "baseline"
     _rows: dict[Perturbation, _Row] = field(default_factory=dict)
     _values: dict[tuple[Perturbation, int], float] = field(default_factory=dict)
+    n_forwards: int = 0
 
     def request(self, pert: Perturbation, position: int) -> None:
         """Ask for the function value at target ``position`` under ``pert``."""
@@ -115,6 +116,7 @@ class RowRunner:
         with torch.no_grad():
             for chunk in _chunks(rows):
                 self._run_chunk(chunk)
+                self.n_forwards += 1
                 if progress is not None:
                     progress(len(chunk))
 
