@@ -13,6 +13,7 @@ Example:
     ['comprehensiveness', 'sufficiency']
 """
 
+from ..utils.features import MODEL_FEATURES
 from .evaluate import evaluate, evaluate_and_save, faithfulness_path
 from .metrics import (
     DEFAULT_FRACTIONS,
@@ -25,6 +26,9 @@ from .metrics import (
     spearman,
 )
 from .output import FaithfulnessOutput
+
+# ``model.evaluate(out, ...)`` calls this entry point (the model class cannot import this package)
+MODEL_FEATURES.register("evaluate", evaluate, overwrite=True)
 
 __all__ = [
     "DEFAULT_FRACTIONS",

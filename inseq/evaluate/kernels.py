@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..attr.engine import BACKWARD_TOKEN_BUDGET
 from ..attr.step_functions import StepFunctionArgs
+from ..utils.budgets import get_budgets
 
 if TYPE_CHECKING:
     from ..models.attribution_model import AttributionModel
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 #: A feature is an input token: ``("source", i)`` or ``("target", i)``.
 Feature = tuple[str, int]
 #: Upper bound on the (row x position) logit vectors one forward keeps (4 x the engine's no-grad chunks of 256).
-LOGITS_BUDGET = 1024
 REMOVAL_MODES = ("baseline", "delete")
 
 
@@ -230,7 +229,8 @@ def _soft_embeds(
 
 
 def _chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
-    """Consecutive groups of rows within :data:`BACKWARD_TOKEN_BUDGET` tokens and :data:`LOGITS_BUDGET` logits."""
+    """Consecutive groups of rows within the ``backward_tokens`` (tokens) and ``perturbed_rows`` (logits) budgets."""
+    budgets = get_budgets()
     chunk: list[_Row] = []
     longest, first = 0, None
     for row in rows:
@@ -240,7 +240,9 @@ def _chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
         span = new_longest - new_first
         soft = bool(row.target_keep or row.source_keep)
         same_kind = not chunk or bool(chunk[0].target_keep or chunk[0].source_keep) == soft
-        fits = (len(chunk) + 1) * new_longest <= BACKWARD_TOKEN_BUDGET and (len(chunk) + 1) * span <= LOGITS_BUDGET
+        fits = (len(chunk) + 1) * new_longest <= budgets.backward_tokens and (
+            len(chunk) + 1
+        ) * span <= budgets.perturbed_rows
         if chunk and not (fits and same_kind):
             yield chunk
             chunk, new_longest, new_first = [], max(row.length, len(row.source or ())), lo
