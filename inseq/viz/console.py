@@ -68,7 +68,9 @@ def grid_from_table(table: HeatmapTable, transpose: bool = False) -> ConsoleGrid
         return ConsoleGrid(table.title, CAPTION, rows, cols, table.scores, extra_rows=dict(table.step_scores))
     cells = [[table.scores[r][c] for r in range(len(rows))] for c in range(len(cols))]
     title = f"{table.title} (transposed)"
-    return ConsoleGrid(title, CAPTION_T, cols, rows, cells, extra_cols=dict(table.step_scores), unit="attributed tokens")
+    return ConsoleGrid(
+        title, CAPTION_T, cols, rows, cells, extra_cols=dict(table.step_scores), unit="attributed tokens"
+    )
 
 
 def _fmt(value: float) -> str:
