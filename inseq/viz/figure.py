@@ -65,10 +65,17 @@ def _ticks(labels: list[str], font: float, cell: float) -> tuple[list[int], list
     return idx, [labels[i] for i in idx]
 
 
-def _annotate(ax: Any, values: np.ndarray, fmt: str, font: float) -> None:
+def _annotate(ax: Any, values: np.ndarray, font: float, cmap: Any, vmin: float, vmax: float) -> None:
+    """Write each value in its cell, in black or white depending on the cell colour."""
+    from matplotlib import colormaps
+
+    cmap = colormaps[cmap] if isinstance(cmap, str) else cmap
     for (r, c), v in np.ndenumerate(values):
-        if not math.isnan(v):
-            ax.text(c, r, format(v, fmt), ha="center", va="center", fontsize=font * 0.75, color="#222")
+        if math.isnan(v):
+            continue
+        red, green, blue, _ = cmap(min(max((v - vmin) / (vmax - vmin), 0.0), 1.0))
+        color = "#111" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "#fff"
+        ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=font * 0.75, color=color)
 
 
 def plot_attributions(
@@ -126,7 +133,7 @@ def plot_attributions(
         ax.set_yticks(ticks, labels, fontsize=lay["font"])
         ax.set_ylabel(table.title.replace(" Saliency Heatmap", ""), fontsize=lay["font"] + 1)
         if annotate:
-            _annotate(ax, values, ".2f", lay["font"])
+            _annotate(ax, values, lay["font"], cmap, vmin, vmax)
     for ax, (name, values) in zip(axes[len(heatmaps) :], steps.items()):
         _strip(ax, name, values, lay, annotate)
     ticks, labels = _ticks(cols, lay["font"], lay["cell"])
@@ -147,10 +154,11 @@ def plot_attributions(
 def _strip(ax: Any, name: str, values: list[float], lay: Mapping[str, float], annotate: bool) -> None:
     lo, hi, diverging = step_score_range(values)
     row = np.array([values], dtype=float)
-    ax.imshow(np.ma.masked_invalid(row), cmap="BrBG" if diverging else "Greens", vmin=lo, vmax=hi, aspect="auto")
+    cmap = "BrBG" if diverging else "Greens"
+    ax.imshow(np.ma.masked_invalid(row), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
     ax.set_yticks([0], [name], fontsize=lay["font"])
     if annotate:
-        _annotate(ax, row, ".2f", lay["font"])
+        _annotate(ax, row, lay["font"], cmap, lo, hi)
 
 
 def save_plots(

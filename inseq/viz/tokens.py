@@ -31,7 +31,7 @@ _CSS = """
 .inseq-tv{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:14px;line-height:1.9;color:#222;background:#fff}
 .inseq-tv .tv-title{font-family:sans-serif;font-weight:bold;margin:6px 0}
 .inseq-tv details.tv-node{display:inline-block;vertical-align:top;margin:0 1px}
-.inseq-tv details.tv-node>summary{list-style:none;cursor:pointer;white-space:pre;border-radius:3px;padding:0 2px;
+.inseq-tv details.tv-node>summary{list-style:none;cursor:pointer;width:fit-content;white-space:pre;border-radius:3px;padding:0 2px;
 border:1px solid #bbb}
 .inseq-tv details.tv-node>summary::-webkit-details-marker{display:none}
 .inseq-tv details.tv-node[open]>summary{border-color:#333;box-shadow:0 0 0 1px #333}
