@@ -17,17 +17,28 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import textwrap
 from dataclasses import dataclass, field
+from typing import Any
 
-from rich import box
+from rich.cells import cell_len, chop_cells
 from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
 from .heatmap import HeatmapTable, coolwarm_hex, display_token, is_nan
 
-__all__ = ["CAPTION", "ConsoleGrid", "console_blocks", "console_table", "grid_from_table", "render_console"]
+__all__ = [
+    "CAPTION",
+    "ConsoleGrid",
+    "HeatmapBlock",
+    "console_blocks",
+    "grid_from_table",
+    "render_console",
+    "render_grid",
+]
 
 CAPTION = "→ : Generated tokens, ↓ : Attributed tokens"
 CAPTION_T = "↓ : Generated tokens, → : Attributed tokens"
@@ -47,7 +58,8 @@ class ConsoleGrid:
         cells: ``[len(rows)][len(cols)]`` scores (NaN for empty cells).
         extra_rows: ``{name: [value per column]}`` (step scores, normal orientation).
         extra_cols: ``{name: [value per row]}`` (step scores, transposed orientation).
-        unit: what a column is, for the hint line (``"generated tokens"``).
+        unit: what a column is, for the block titles (``"generated tokens"``).
+        fmt: format of the cell values (``".2f"``, as inseq; the granular view uses ``".2g"`` for raw scores).
     """
 
     title: str
@@ -58,6 +70,16 @@ class ConsoleGrid:
     extra_rows: dict[str, list[float]] = field(default_factory=dict)
     extra_cols: dict[str, list[float]] = field(default_factory=dict)
     unit: str = "generated tokens"
+    fmt: str = ".2f"
+
+    @functools.cached_property
+    def col_widths(self) -> list[int]:
+        """Content width of each column: its value strings and up to ``_MAX_COL`` characters of its label."""
+        widths = []
+        for c, (idx, label) in enumerate(self.cols):
+            values = [_fmt(row[c], self.fmt) for row in self.cells] + [_fmt(v[c]) for v in self.extra_rows.values()]
+            widths.append(max(len(idx), min(len(display_token(label)), _MAX_COL), *(len(v) for v in values), 4))
+        return widths
 
 
 def grid_from_table(table: HeatmapTable, transpose: bool = False) -> ConsoleGrid:
@@ -73,16 +95,8 @@ def grid_from_table(table: HeatmapTable, transpose: bool = False) -> ConsoleGrid
     )
 
 
-def _fmt(value: float) -> str:
-    return "" if is_nan(value) else f"{value:.2f}"
-
-
-def _col_widths(grid: ConsoleGrid) -> list[int]:
-    widths = []
-    for c, (idx, label) in enumerate(grid.cols):
-        values = [_fmt(row[c]) for row in grid.cells] + [_fmt(v[c]) for v in grid.extra_rows.values()]
-        widths.append(max(len(idx), min(len(display_token(label)), _MAX_COL), *(len(v) for v in values), 4))
-    return widths
+def _fmt(value: float, fmt: str = ".2f") -> str:
+    return "" if is_nan(value) else format(value, fmt)
 
 
 def _fixed_widths(grid: ConsoleGrid, width: int) -> tuple[int, int, list[int]]:
@@ -106,7 +120,7 @@ def console_blocks(grid: ConsoleGrid, width: int) -> list[list[int]]:
     fixed = 1 + (idx_w + 3) + (label_w + 3) + sum(w + 3 for w in extra_w)
     blocks: list[list[int]] = [[]]
     used = fixed
-    for col, col_w in enumerate(_col_widths(grid)):
+    for col, col_w in enumerate(grid.col_widths):
         if blocks[-1] and used + col_w + 3 > width:
             blocks.append([])
             used = fixed
@@ -115,34 +129,107 @@ def console_blocks(grid: ConsoleGrid, width: int) -> list[list[int]]:
     return blocks if blocks[0] else []
 
 
-def _cell(value: float, min_val: float, max_val: float) -> Text:
+_Cell = tuple[str, Style | None]
+_BOLD = Style(bold=True)
+
+
+def _cell(value: float, min_val: float, max_val: float, fmt: str) -> _Cell:
     if is_nan(value):
-        return Text("")
-    return Text(_fmt(value), style=Style(color=coolwarm_hex(value, min_val, max_val)))
+        return "", None
+    return _fmt(value, fmt), Style(color=coolwarm_hex(value, min_val, max_val))
 
 
-def _step_cell(value: float) -> Text:
-    return Text(_fmt(value), style="bold" if not is_nan(value) and abs(value) >= 0.5 else "")
+def _step_cell(value: float) -> _Cell:
+    return _fmt(value), _BOLD if not is_nan(value) and abs(value) >= 0.5 else None
 
 
-def _block_table(grid: ConsoleGrid, cols: list[int], title: str, min_val: float, max_val: float, width: int) -> Table:
-    idx_w, label_w, extra_w = _fixed_widths(grid, width)
-    col_w = _col_widths(grid)
-    table = Table(title=title, caption=grid.caption, box=box.HEAVY_HEAD, padding=(0, 1, 0, 1))
-    table.add_column(Text("", style="bold"), width=idx_w, overflow="fold")
-    table.add_column(Text("", style="bold"), width=label_w, overflow="fold")
-    for c in cols:
-        idx, label = grid.cols[c]
-        table.add_column(Text(f"{idx}\n{display_token(label)}"), justify="center", width=col_w[c], overflow="fold")
-    for name, w in zip(grid.extra_cols, extra_w):
-        table.add_column(Text(name, style="bold"), justify="center", width=w, overflow="fold")
-    for r, (idx, label) in enumerate(grid.rows[: _rows_shown(grid, cols)]):
-        cells = [_cell(grid.cells[r][c], min_val, max_val) for c in cols]
-        extra = [_step_cell(values[r]) for values in grid.extra_cols.values()]
-        table.add_row(Text(idx, style="bold"), Text(display_token(label), style="bold"), *cells, *extra)
-    for name, values in grid.extra_rows.items():
-        table.add_row(Text(""), Text(name, style="bold"), *[_step_cell(values[c]) for c in cols])
-    return table
+def _fold(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` cells: word-wrapped when the text has spaces, else cut every ``width`` cells."""
+    if cell_len(text) <= width:
+        return [text]
+    if " " in text.strip():
+        return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+    return chop_cells(text, width)
+
+
+class HeatmapBlock:
+    """A rich renderable drawing one block of a :class:`ConsoleGrid` as a heavy-head table.
+
+    It yields segments directly (no per-cell layout pass), which keeps 200 x 200 heatmaps fast to print. The look
+    follows inseq's rich table: box ``HEAVY_HEAD``, one space of padding, bold headers and labels, italic title.
+    """
+
+    def __init__(self, grid: ConsoleGrid, cols: list[int], title: str, min_val: float, max_val: float, width: int):
+        self.grid, self.cols, self.title = grid, cols, title
+        self.min_val, self.max_val = min_val, max_val
+        idx_w, label_w, extra_w = _fixed_widths(grid, width)
+        self.widths = [idx_w, label_w, *(grid.col_widths[c] for c in cols), *extra_w]
+        self.center = [False, False] + [True] * (len(self.widths) - 2)
+
+    @property
+    def table_width(self) -> int:
+        return sum(w + 3 for w in self.widths) + 1
+
+    def _header(self) -> list[list[str]]:
+        grid, cols = self.grid, self.cols
+        heads = [[""], [""]]
+        heads += [[grid.cols[c][0], *_fold(display_token(grid.cols[c][1]), w)] for c, w in zip(cols, self.widths[2:])]
+        heads += [_fold(name, w) for name, w in zip(grid.extra_cols, self.widths[2 + len(cols) :])]
+        return heads
+
+    def _body(self) -> list[list[_Cell]]:
+        grid, cols = self.grid, self.cols
+        rows = []
+        for r, (idx, label) in enumerate(grid.rows[: _rows_shown(grid, cols)]):
+            cells = [(idx, _BOLD), (display_token(label), _BOLD)]
+            cells += [_cell(grid.cells[r][c], self.min_val, self.max_val, grid.fmt) for c in cols]
+            rows.append(cells + [_step_cell(values[r]) for values in grid.extra_cols.values()])
+        for name, values in grid.extra_rows.items():
+            rows.append([("", None), (name, _BOLD), *[_step_cell(values[c]) for c in cols]])
+        return rows
+
+    def _line(self, cells: list[_Cell], edge: str, sep: str) -> list[list[Segment]]:
+        """Segments of one table row (several lines when a cell folds)."""
+        folded = [
+            [p for piece in text.split("\n") for p in _fold(piece, w)] for (text, _), w in zip(cells, self.widths)
+        ]
+        lines = []
+        for k in range(max(len(f) for f in folded)):
+            segs = [Segment(edge)]
+            for (_, style), parts, w, center in zip(cells, folded, self.widths, self.center):
+                part = parts[k] if k < len(parts) else ""
+                pad = w - cell_len(part)
+                left = pad // 2 if center else 0
+                segs += [
+                    Segment(" " * (left + 1)),
+                    Segment(part, style),
+                    Segment(" " * (pad - left + 1)),
+                    Segment(sep),
+                ]
+            segs[-1] = Segment(edge)
+            lines.append(segs)
+        return lines
+
+    def _rule(self, left: str, fill: str, mid: str, right: str) -> list[Segment]:
+        return [Segment(left + mid.join(fill * (w + 2) for w in self.widths) + right)]
+
+    def _centered(self, text: str, style: Style) -> list[list[Segment]]:
+        width = self.table_width
+        return [[Segment(line.center(width).rstrip(), style)] for line in _fold(text, width)]
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        lines = self._centered(self.title, Style(italic=True)) if self.title else []
+        lines.append(self._rule("┏", "━", "┳", "┓"))
+        for line in self._line([(h, _BOLD) for h in ["\n".join(x) for x in self._header()]], "┃", "┃"):
+            lines.append(line)
+        lines.append(self._rule("┡", "━", "╇", "┩"))
+        for row in self._body():
+            lines.extend(self._line(row, "│", "│"))
+        lines.append(self._rule("└", "─", "┴", "┘"))
+        lines.extend(self._centered(self.grid.caption, Style(dim=True, italic=True)))
+        for line in lines:
+            yield from line
+            yield Segment.line()
 
 
 def _rows_shown(grid: ConsoleGrid, cols: list[int]) -> int:
@@ -153,12 +240,6 @@ def _rows_shown(grid: ConsoleGrid, cols: list[int]) -> int:
     while n_rows > 0 and all(is_nan(grid.cells[n_rows - 1][c]) for c in cols):
         n_rows -= 1
     return n_rows
-
-
-def console_table(table: HeatmapTable, min_val: float, max_val: float, width: int = 10_000) -> Table:
-    """One rich ``Table`` with every column of ``table`` (no splitting; see :func:`render_grid` for blocks)."""
-    grid = grid_from_table(table)
-    return _block_table(grid, list(range(len(grid.cols))), table.title, min_val, max_val, width)
 
 
 def _should_transpose(table: HeatmapTable, width: int) -> bool:
@@ -173,14 +254,14 @@ def render_grid(grid: ConsoleGrid, min_val: float, max_val: float, console: Cons
     """Print ``grid`` as one table per column block; returns the number of blocks."""
     blocks = console_blocks(grid, console.width)
     if not blocks:  # no columns (e.g. no generated tokens): print the bare table
-        console.print(_block_table(grid, [], grid.title, min_val, max_val, console.width))
+        console.print(HeatmapBlock(grid, [], grid.title, min_val, max_val, console.width))
         return 1
     for cols in blocks:
         title = grid.title
         if len(blocks) > 1:
             first, last = grid.cols[cols[0]][0], grid.cols[cols[-1]][0]
             title = f"{grid.title} · {grid.unit} {first}–{last} ({len(grid.cols)} in all)"
-        console.print(_block_table(grid, cols, title, min_val, max_val, console.width))
+        console.print(HeatmapBlock(grid, cols, title, min_val, max_val, console.width))
     return len(blocks)
 
 

@@ -270,7 +270,10 @@ def panel_grid(panel: GranularPanel) -> ConsoleGrid:
     cells = first.reshape(first.shape[0], -1).tolist()
     title = panel.title
     if panel.col_dim is not None:
-        title += f" ({panel.col_dim[0]} inside each column, as position.index)"
+        title += f" · columns: position.{panel.col_dim[0]}"
     if panel.sliders:
-        title += " · " + ", ".join(f"{name}={labels[0]} of {labels[0]}–{labels[-1]}" for name, labels in panel.sliders)
-    return ConsoleGrid(title, CAPTION, [(str(i), t) for i, t in enumerate(panel.rows)], cols, cells)
+        title += " · " + ", ".join(
+            f"{name} {labels[0]} (of {labels[0]}–{labels[-1]})" for name, labels in panel.sliders
+        )
+    rows = [(str(i), t) for i, t in enumerate(panel.rows)]
+    return ConsoleGrid(title, CAPTION, rows, cols, cells, unit="columns", fmt=".2g")
