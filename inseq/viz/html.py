@@ -35,7 +35,7 @@ def uid() -> str:
 
 
 def _fmt_meta(value: Any) -> str:
-    if isinstance(value, str) and value.startswith("/") and "/models/" in value:  # a local model folder: its name
+    if isinstance(value, str) and value.startswith(("/", "./", "~")):  # a local model folder: show its name
         return value.rstrip("/").rsplit("/", 1)[-1]
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value) or "none"
