@@ -10,8 +10,8 @@ import json
 import re
 
 import pytest
-from conftest import attention_like, decoder_only, encoder_decoder, gen_tokens
 from PIL import Image
+from viz_samples import attention_like, decoder_only, encoder_decoder, gen_tokens
 
 from inseq.data.attribution import FeatureAttributionOutput
 from inseq.viz import html_page

@@ -6,8 +6,8 @@ import io
 import re
 
 import pytest
-from conftest import decoder_only, encoder_decoder, gen_tokens
 from rich.console import Console
+from viz_samples import decoder_only, encoder_decoder, gen_tokens
 
 from inseq.data.attribution import FeatureAttributionOutput
 from inseq.viz import show_attributions

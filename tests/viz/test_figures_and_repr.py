@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import attention_like, decoder_only, encoder_decoder, gen_tokens
 from matplotlib.figure import Figure
+from viz_samples import attention_like, decoder_only, encoder_decoder, gen_tokens
 
 from inseq.data.attribution import FeatureAttributionOutput
 from inseq.viz import save_plots

@@ -8,8 +8,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from conftest import attention_like, decoder_only, encoder_decoder, gen_tokens
 from rich.console import Console
+from viz_samples import attention_like, decoder_only, encoder_decoder, gen_tokens
 
 import inseq
 from inseq.data.attribution import FeatureAttributionOutput
