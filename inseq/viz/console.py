@@ -133,10 +133,14 @@ _Cell = tuple[str, Style | None]
 _BOLD = Style(bold=True)
 
 
-def _cell(value: float, min_val: float, max_val: float, fmt: str) -> _Cell:
+def _cell(value: float, min_val: float, max_val: float, fmt: str, styles: dict[str, Style]) -> _Cell:
+    """Formatted value coloured on coolwarm; ``styles`` caches one ``Style`` per colour (200 at most)."""
     if is_nan(value):
         return "", None
-    return _fmt(value, fmt), Style(color=coolwarm_hex(value, min_val, max_val))
+    color = coolwarm_hex(value, min_val, max_val)
+    if color not in styles:
+        styles[color] = Style(color=color)
+    return _fmt(value, fmt), styles[color]
 
 
 def _step_cell(value: float) -> _Cell:
@@ -179,10 +183,10 @@ class HeatmapBlock:
 
     def _body(self) -> list[list[_Cell]]:
         grid, cols = self.grid, self.cols
-        rows = []
+        rows, styles = [], {}
         for r, (idx, label) in enumerate(grid.rows[: _rows_shown(grid, cols)]):
             cells = [(idx, _BOLD), (display_token(label), _BOLD)]
-            cells += [_cell(grid.cells[r][c], self.min_val, self.max_val, grid.fmt) for c in cols]
+            cells += [_cell(grid.cells[r][c], self.min_val, self.max_val, grid.fmt, styles) for c in cols]
             rows.append(cells + [_step_cell(values[r]) for values in grid.extra_cols.values()])
         for name, values in grid.extra_rows.items():
             rows.append([("", None), (name, _BOLD), *[_step_cell(values[c]) for c in cols]])

@@ -76,8 +76,11 @@ def test_repr_html_has_metadata_legend_and_texts() -> None:
         "input_texts": ["The cat sat"],
         "generated_texts": ["The cat sat t000x t001x"],
     }
-    out = FeatureAttributionOutput([decoder_only(2)], info=info)
+    seq = decoder_only(2)
+    seq.target[4] = type(seq.target[4])("<b> → t001x", -1)  # contrastive label, with markup to escape
+    out = FeatureAttributionOutput([seq], info=info)
     html = out._repr_html_()
+    assert "<th>&lt;b&gt; → t001x</th>" in html
     for expected in ("<b>Model:</b> toy", "<b>Method:</b> saliency", "<b>Attributed function:</b> probability"):
         assert expected in html
     assert 'class="inseq-legend"' in html and "linear-gradient" in html

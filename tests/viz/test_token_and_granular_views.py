@@ -46,6 +46,34 @@ class Nodes(HTMLParser):
             self.nodes[-1] += data
 
 
+class Balanced(HTMLParser):
+    """Checks that every opened tag is closed in order (void tags excepted)."""
+
+    VOID = {"br", "input", "meta"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def assert_balanced(html: str) -> None:
+    checker = Balanced()
+    checker.feed(html)
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+
+
 def parse(html: str) -> Nodes:
     parser = Nodes()
     parser.feed(html)
@@ -58,6 +86,7 @@ def test_token_view_is_not_the_heatmap_and_lists_every_token() -> None:
     assert html != show_attributions(seq, display=False, return_html=True)
     assert "<table" not in html and "Generated text:" in html
     assert parse(html).nodes == gen_tokens(6)
+    assert_balanced(html)
     # each node expands into the source and the target prefix of that token, with one highlight per token
     first = html.split('<details class="tv-node"')[1]
     assert 'Source attributions for "t000x"' in first and 'Target attributions for "t000x"' in first
@@ -109,6 +138,7 @@ def test_granular_view_keeps_extra_dims() -> None:
     # both extra dims fit max_show_size: the first (Model Layer) goes inside columns, the other gets a slider
     assert html.count('class="gv-slider"') == 1 and "Attention Head (0–3)" in html
     assert html.count('class="gv-cell') == 3 * 3 * 2
+    assert_balanced(html)
     (data,) = panel_data(html)
     assert data["sliders"] == [4] and len(data["values"]) == 3 * 3 * 2 * 4
     raw = seq.source_attributions
