@@ -10,10 +10,15 @@ The model is the GPT-2-small-shaped random model written by ``scripts/build_benc
 ``benchmarks/models/gpt2-small-random/``; with ``--small`` (or when that folder is absent) a smaller random GPT-2
 (4 layers, 256 hidden) with the tiny test tokenizer is built into ``benchmarks/models/gpt2-bench-small/``.
 
+``attnlrp`` and ``cp_lrp`` have no Captum reference: only the engine runs them, and when ``saliency`` is measured in
+the same run a second table gives each method's time and memory relative to saliency on the same inputs (peak RSS,
+and the attribution's own memory: peak minus the RSS after loading and warm-up).
+
 Example:
     .. code-block:: bash
 
         OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_gradient.py --methods saliency --shapes 20x50
+        .venv/bin/python benchmarks/bench_gradient.py --methods saliency,attnlrp,cp_lrp --impls engine
         .venv/bin/python benchmarks/bench_gradient.py --small --shapes 5x10 --threads 2
 """
 
@@ -34,7 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 FULL_MODEL = ROOT / "models" / "gpt2-small-random"
 SMALL_MODEL = ROOT / "models" / "gpt2-bench-small"
-DEFAULT_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
+DEFAULT_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "attnlrp", "cp_lrp")
+#: Methods without a step-by-step Captum reference: only the engine is timed, and compared with saliency.
+NO_REFERENCE = frozenset({"attnlrp", "cp_lrp"})
 DEFAULT_SHAPES = ((20, 50), (5, 100), (500, 10))
 
 
@@ -163,6 +170,25 @@ def measure(impl: str, method: str, shape: tuple[int, int], model_path: Path, th
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def print_versus_saliency(rows: list[dict]) -> None:
+    """Print each method's engine time and memory as a ratio to saliency's on the same shape (same run)."""
+    base = {tuple(r["shape"]): r["engine"] for r in rows if r["method"] == "saliency" and r.get("engine")}
+    others = [r for r in rows if r["method"] != "saliency" and r.get("engine") and tuple(r["shape"]) in base]
+    if not others:
+        return
+    header = f"{'method':<22}{'shape':>9}{'time / saliency':>17}{'peak RSS / saliency':>21}{'own MB / saliency':>19}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for row in others:
+        eng, sal = row["engine"], base[tuple(row["shape"])]
+        own = (eng["peak_rss_mb"] - eng["base_rss_mb"]) / max(sal["peak_rss_mb"] - sal["base_rss_mb"], 1e-9)
+        shape = f"{row['shape'][0]}x{row['shape'][1]}"
+        print(
+            f"{row['method']:<22}{shape:>9}{eng['time_s'] / sal['time_s']:>16.2f}x"
+            f"{eng['peak_rss_mb'] / sal['peak_rss_mb']:>20.2f}x{own:>18.2f}x",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: measure every (method, shape) for both implementations and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -199,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for method in methods:
         for shape in shapes:
-            res = {impl: measure(impl, method, shape, model_path, args.threads, args.n_steps) for impl in impls}
+            method_impls = [i for i in impls if i == "engine" or method not in NO_REFERENCE]
+            res = {impl: measure(impl, method, shape, model_path, args.threads, args.n_steps) for impl in method_impls}
             eng, ref = res.get("engine"), res.get("reference")
             ratio = ref["time_s"] / eng["time_s"] if eng and ref else float("nan")
             threads = (eng or ref)["threads"]
@@ -214,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             rows.append({"method": method, "shape": list(shape), "speedup": ratio, **{k: v for k, v in res.items()}})
+    print_versus_saliency(rows)
     if args.json:
         args.json.write_text(json.dumps({"model": str(model_path), "threads": args.threads, "rows": rows}, indent=2))
 

@@ -17,6 +17,7 @@ from .data import (
     list_aggregators,
     merge_attributions,
 )
+from .evaluate import FaithfulnessOutput, evaluate, list_faithfulness_metrics
 from .explain import explain
 from .models import AttributionModel, list_supported_frameworks, load_model, register_model_config
 from .pipelines import attribute_dataset
@@ -54,6 +55,9 @@ __all__ = [
     "FeatureAttributionOutput",
     "attribute_context",
     "attribute_dataset",
+    "evaluate",
+    "FaithfulnessOutput",
+    "list_faithfulness_metrics",
     "explain",
     "get_version",
     "list_aggregation_functions",

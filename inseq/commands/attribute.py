@@ -19,7 +19,7 @@ from ..pipelines import aggregate_outputs as aggregate_attribution_scores
 from ..pipelines import attribute_texts as attribute_with_model
 from ..utils.compat import alias_submodules
 from ..utils.options import cli_arg
-from .base import BaseCLICommand, CommandError, load_model_or_fail, setup_logging
+from .base import BaseCLICommand, CommandError, evaluate_saved, load_model_or_fail, setup_logging
 
 if TYPE_CHECKING:
     from ..data import FeatureAttributionOutput
@@ -87,7 +87,10 @@ def attribute(input_texts: list[str], generated_texts: list[str] | None, args: A
         args.model_name_or_path, args.attribution_method, args.device, args.model_kwargs, args.tokenizer_kwargs
     )
     out = attribute_with_model(model, input_texts, generated_texts, args)
-    return show_and_save(out, args)
+    shown = show_and_save(out, args)
+    if args.evaluate:
+        evaluate_saved(model, out, args.evaluate, args.save_path)
+    return shown
 
 
 class AttributeCommand(BaseCLICommand):

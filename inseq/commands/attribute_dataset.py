@@ -23,9 +23,10 @@ from ..pipelines import (
     Manifest,
     attribute_dataset,
     load_rows,
+    load_run_model,
 )
 from ..utils.compat import alias_submodules
-from .base import BaseCLICommand, setup_logging
+from .base import BaseCLICommand, evaluate_saved, setup_logging
 
 
 def print_summary(result: DatasetRunResult, save_path: str | None) -> None:
@@ -61,6 +62,8 @@ def run_attribute_dataset(
             html = result.merged.show(display=False, return_html=True) or ""
             Path(args.viz_path).write_text(html, encoding="utf-8")
     print_summary(result, args.save_path)
+    if args.evaluate and result.merged is not None:
+        evaluate_saved(load_run_model(args), result.merged, args.evaluate, args.save_path)
     return result
 
 

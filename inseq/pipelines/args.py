@@ -102,6 +102,11 @@ class AttributeExtendedArgs(AttributeBaseArgs):
     hide_attributions: bool = cli_arg(default=False, aliases=["--hide"], help="Do not show attributions in console.")
     save_path: str | None = cli_arg(default=None, aliases=["-o"], help="Path of the JSON file saving the output.")
     viz_path: str | None = cli_arg(default=None, help="Path of an HTML file with the attribution heatmaps.")
+    evaluate: list[str] | None = cli_arg(
+        default=None,
+        help="(New vs inseq 0.7) faithfulness metrics computed next to the saved attributions ('all' for every "
+        "metric; see inseq.list_faithfulness_metrics()); written to <save_path stem>.faithfulness.json.",
+    )
     start_pos: int | None = cli_arg(default=None, aliases=["-s"], help="First target position to attribute.")
     end_pos: int | None = cli_arg(default=None, aliases=["-e"], help="End (exclusive) of attributed positions.")
     verbose: bool = cli_arg(default=False, aliases=["-v"], help="Log INFO messages.")

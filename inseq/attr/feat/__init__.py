@@ -1,5 +1,6 @@
 """Feature attribution methods, one module per family (classes and family bases keep inseq 0.7's names)."""
 
+from . import lrp_attribution  # noqa: F401  (registers the LRP methods)
 from .attribution_utils import extract_args, join_token_ids
 from .feature_attribution import (
     METHODS,
