@@ -67,13 +67,14 @@ def example_prob_diff_fn(
 
 
 def _register_tutorial_function() -> None:
+    if "example_prob_diff" in inseq.list_step_functions():  # registered once per test session
+        return
     # Register the function defined above
     # Since outputs are still probabilities, contiguous tokens can still be aggregated using product
     inseq.register_step_function(
         fn=example_prob_diff_fn,
         identifier="example_prob_diff",
         aggregate_map={"span_aggregate": lambda x: x.prod(dim=1, keepdim=True)},
-        overwrite=True,
     )
 
 
