@@ -164,13 +164,13 @@ class AttributionModel:
             attr_pos_start=attr_pos_start,
             attr_pos_end=attr_pos_end,
             attribute_target=attribute_target,
-            step_scores=list(step_scores or []),
+            step_scores=step_scores,
             include_eos_baseline=include_eos_baseline,
             attributed_fn=attributed_fn or self.default_attributed_fn_id,
             batch_size=batch_size,
             generate_from_target_prefix=generate_from_target_prefix,
             skip_special_tokens=skip_special_tokens,
-            generation_args=dict(generation_args or {}),
+            generation_args=generation_args,
             kwargs=kwargs,
         )
         with self._on_device(device), _frozen(self.model):
