@@ -27,6 +27,7 @@ from ..utils.registry import Registry
 from ..utils.typing import TokenWithId
 from .aggregation_functions import AGGREGATION_FUNCTIONS, get_aggregation_function
 from .attribution import FeatureAttributionSequenceOutput, _replace
+from .validation import check_aggregate_kwargs, check_aggregation_result
 from .word_spans import get_split_spans, get_word_spans
 
 __all__ = [
@@ -60,10 +61,12 @@ def _call_fn(fn: Callable[..., torch.Tensor], tensor: torch.Tensor, dim: int, kw
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        return fn(tensor, dim)
+        return check_aggregation_result(fn, fn(tensor, dim), tensor, dim)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(tensor, dim, **kwargs)
-    return fn(tensor, dim, **{k: v for k, v in kwargs.items() if k in params})
+        return check_aggregation_result(fn, fn(tensor, dim, **kwargs), tensor, dim)
+    return check_aggregation_result(
+        fn, fn(tensor, dim, **{k: v for k, v in kwargs.items() if k in params}), tensor, dim
+    )
 
 
 def _split_joint(
@@ -649,6 +652,7 @@ class AggregatorPipeline:
     ) -> Attr:
         """Apply every step; post-aggregation checks of all steps run once on the final result."""
         kwargs.pop("aggregate_fn", None)
+        check_aggregate_kwargs(self.steps, kwargs)
         if not self.steps:
             return copy.deepcopy(attr)
         for cls, fn in self.steps:
