@@ -31,6 +31,7 @@ from typing import Any, Literal
 from .attribute import AttributeBaseArgs, aggregate_attribution_scores, generation_kwargs_for
 from .base import BaseCLICommand, CommandError, load_model_or_fail, setup_logging
 from .cli_args import cli_arg
+from .validation import check_cli_options
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +285,7 @@ def attribute_context(args: AttributeContextArgs | dict[str, Any] | None = None,
 
         values["device"] = get_default_device()
     a = AttributeContextArgs(**values)
+    check_cli_options(values)
     if not a.input_current_text or not a.input_current_text.strip():
         raise CommandError("--input_current_text must be a non-empty text.")
     if a.handle_output_context_strategy == "auto" and a.output_context_text is None and a.output_template:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .attribute import AttributeExtendedArgs, aggregate_attribution_scores, attribute_with_model
 from .base import BaseCLICommand, CommandError, load_model_or_fail, one_line, setup_logging
 from .cli_args import cli_arg
+from .validation import as_records, bad_row_reason, clean_run_temps, parse_jsonl, read_manifest
 
 if TYPE_CHECKING:
     from ..data import FeatureAttributionOutput
@@ -93,13 +94,13 @@ def _read_local(path: Path) -> list[dict[str, Any]]:
             return list(csv.DictReader(f, delimiter="\t" if kind == "tsv" else ","))
     if kind == "jsonl":
         with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+            return parse_jsonl(f, str(path))
     if kind == "json":
         text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text)
         except json.JSONDecodeError:  # JSON lines saved with a .json extension
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+            return parse_jsonl(text.splitlines(), str(path))
         if isinstance(data, dict):
             lists = {k: v for k, v in data.items() if isinstance(v, list)}
             if len(lists) == 1 and all(isinstance(r, dict) for r in next(iter(lists.values()))):
@@ -108,7 +109,7 @@ def _read_local(path: Path) -> list[dict[str, Any]]:
                 n = len(next(iter(lists.values())))
                 return [{k: v[i] for k, v in lists.items()} for i in range(n)]
             raise CommandError(f"{path}: expected a list of records or a mapping of columns in the JSON file.")
-        return list(data)
+        return as_records(data, str(path))
     if kind == "parquet":
         try:
             import pyarrow.parquet as pq
@@ -216,7 +217,7 @@ class Manifest:
         path = folder / MANIFEST_NAME
         if not path.exists():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_manifest(path)
         manifest = cls(folder, data["signature"], data["total_rows"])
         manifest.done = {int(k): v for k, v in data["done"].items()}
         manifest.skipped = {int(k): v for k, v in data["skipped"].items()}
@@ -352,6 +353,7 @@ def attribute_dataset(
         if manifest is None:
             manifest = Manifest(folder, signature, len(rows))
         (folder / ROWS_DIR).mkdir(parents=True, exist_ok=True)
+        clean_run_temps(folder)
         manifest.total_rows = len(rows)
         manifest.save()
     done = manifest.done if manifest else {}
@@ -377,7 +379,7 @@ def attribute_dataset(
                     row = rows[idx]
                     text = row.get(dataset_args.input_text_field)
                     gen = row.get(dataset_args.generated_text_field) if dataset_args.generated_text_field else None
-                    reason = check_row(model, text, gen, max_positions, max_new_tokens)
+                    reason = bad_row_reason(row) or check_row(model, text, gen, max_positions, max_new_tokens)
                     if (
                         reason is None
                         and gen is not None

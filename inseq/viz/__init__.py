@@ -15,6 +15,7 @@ from typing import Any
 from .console import render_console
 from .heatmap import build_tables, to_2d, value_range
 from .html import render_html
+from .validation import check_show_args
 
 __all__ = ["in_notebook", "show_attributions", "show_granular_attributions", "show_token_attributions"]
 
@@ -76,6 +77,7 @@ def show_attributions(
         >>> from rich.console import Console
         >>> show_attributions(seq, console=Console(record=True))  # doctest: +SKIP
     """
+    check_show_args(min_val, max_val, display, return_html, replace_char)
     sequences = [to_2d(a) for a in _as_sequences(attributions)]
     vmin, vmax = value_range(sequences, min_val, max_val)
     tables = [build_tables(a, replace_char) for a in sequences]
