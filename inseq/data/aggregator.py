@@ -472,7 +472,7 @@ class PairAggregator(Aggregator):
     @classmethod
     def pre_aggregate_hook(cls, attr: Attr, paired_attr: Any = None, **kwargs: Any) -> None:
         if not isinstance(paired_attr, FeatureAttributionSequenceOutput):
-            raise ValueError(f"The 'pair' aggregator needs paired_attr=<sequence output>, got {type(paired_attr)}.")
+            raise ValueError(f"The 'pair' aggregator needs paired_attr=<sequence output>, got {paired_attr!r:.60}.")
         for name in ("source_attributions", "target_attributions"):
             a, b = getattr(attr, name), getattr(paired_attr, name)
             if (a is None) != (b is None) or (a is not None and a.shape != b.shape):
