@@ -45,6 +45,9 @@ def _function_params(fn: Any) -> set[str] | None:
 def accepted_aggregate_options(classes: Iterable[type], functions: Iterable[Any]) -> set[str] | None:
     """Option names the aggregators and aggregation functions accept (None: anything, a user ``**kwargs`` function).
 
+    Options of a parent aggregator are accepted too (e.g. ``normalize`` for ``spans``, as in inseq 0.7, where the
+    CLI passes them to every aggregator), even where the subclass does not read them.
+
     Example:
         >>> from inseq.data.aggregator import SequenceAttributionAggregator
         >>> "normalize" in accepted_aggregate_options([SequenceAttributionAggregator], [])
@@ -57,7 +60,7 @@ def accepted_aggregate_options(classes: Iterable[type], functions: Iterable[Any]
         for klass in cls.__mro__:
             for hook in _HOOKS:
                 if hook in klass.__dict__:
-                    accepted |= _named_params(getattr(cls, hook))[0]
+                    accepted |= _named_params(getattr(klass.__dict__[hook], "__func__", klass.__dict__[hook]))[0]
     builtins = [f for _, f in AGGREGATION_FUNCTIONS.items() if not callable(getattr(f, "fn", None))]
     for fn in [*functions, *builtins]:
         if isinstance(fn, str):
