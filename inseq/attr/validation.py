@@ -24,7 +24,7 @@ from ..utils.checks import check_bool, check_callable_or_name, check_int, check_
 from ..utils.errors import DegenerateResultError, InvalidArgumentError, InvalidArgumentTypeError
 from .step_functions import CONTRASTIVE_STEP_FUNCTIONS, is_contrastive_step_function, list_step_functions
 
-__all__ = ["COUNT_OPTIONS", "check_step_output", "validate_attribute_params"]
+__all__ = ["COUNT_OPTIONS", "check_attribute_flags", "check_step_output", "validate_attribute_params"]
 
 #: Method options that are counts (>= 1) for every method accepting them; checked by type whatever the method.
 COUNT_OPTIONS = ("n_steps", "internal_batch_size", "perturbations_per_eval", "n_samples", "max_chunk_size")
@@ -58,6 +58,7 @@ def validate_attribute_params(params: dict[str, Any]) -> dict[str, Any]:
         if kwargs.get(name) is not None:
             kwargs[name] = check_mapping(name, kwargs[name])
     _check_counts({**kwargs, **(kwargs.get("attribution_args") or {})})
+    _check_contrast_inputs(kwargs)
     _check_contrast(params["attributed_fn"], params["step_scores"], kwargs, params.get("method"))
     params["truncate_inputs"] = check_bool("truncate_inputs", kwargs.pop("truncate_inputs", False))
     params["kwargs"] = kwargs
@@ -103,6 +104,34 @@ def _check_contrast(attributed_fn: Any, step_scores: list[str], kwargs: dict[str
             "contrast_targets nor contrast_sources was given (the result would be all zeros). Pass "
             "contrast_targets=[...] (or contrast_sources=[...] for encoder-decoder models)."
         )
+
+
+def _check_contrast_inputs(kwargs: dict[str, Any]) -> None:
+    for name in ("contrast_targets", "contrast_sources"):
+        if kwargs.get(name) is not None:
+            kwargs[name] = check_texts(name, kwargs[name])
+    alignments = kwargs.get("contrast_targets_alignments")
+    if alignments is None or alignments == "auto":
+        return
+    if not isinstance(alignments, list | tuple):
+        raise InvalidArgumentTypeError(
+            f"contrast_targets_alignments must be 'auto' or a list of (original, contrast) position pairs (one list "
+            f"per input for batches), got {describe(alignments)}."
+        )
+    nested = [isinstance(item, list | tuple) and item and isinstance(item[0], list | tuple) for item in alignments]
+    pairs = [p for item, deep in zip(alignments, nested) for p in (item if deep else [item])]
+    for pair in pairs:
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(type(i) is int for i in pair)):
+            raise InvalidArgumentTypeError(
+                f"contrast_targets_alignments pairs must be (original, contrast) pairs of ints, got {describe(pair)}."
+            )
+
+
+def check_attribute_flags(**flags: Any) -> None:
+    """Check the boolean switches of ``attribute()`` that are not part of the request (None counts as False)."""
+    for name, value in flags.items():
+        if value is not None:
+            check_bool(name, value)
 
 
 def _is_contrastive(fn: Any) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from ..utils.errors import OutOfRangeError
 from ..utils.registry import Registry
 from ..utils.typing import TokenWithId
 from .aggregation_functions import AGGREGATION_FUNCTIONS, get_aggregation_function
@@ -238,14 +239,14 @@ class SequenceAttributionAggregator(Aggregator):
             return _call_fn(fn, tensor, -1, kwargs)
         if isinstance(select_idx, int):
             if not -size <= select_idx < size:
-                raise IndexError(f"select_idx {select_idx} is out of range for a last dimension of size {size}.")
+                raise OutOfRangeError(f"select_idx {select_idx} is out of range for a last dimension of size {size}.")
             return tensor[..., select_idx]
         if isinstance(select_idx, tuple) and len(select_idx) == 2:
             (start, end) = validate_spans([select_idx], size, "select_idx")[0]
             return _call_fn(fn, tensor[..., start:end], -1, kwargs)
         indices = list(select_idx)
         if not indices or any(not -size <= i < size for i in indices):
-            raise IndexError(f"select_idx {select_idx!r} must be non-empty indices in [-{size}, {size}).")
+            raise OutOfRangeError(f"select_idx {select_idx!r} must be non-empty indices in [-{size}, {size}).")
         return _call_fn(fn, tensor[..., indices], -1, kwargs)
 
     @classmethod

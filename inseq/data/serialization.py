@@ -42,6 +42,7 @@ import torch
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from ..utils.checks import check_bool, check_path
 from ..utils.errors import AttributionFileError
 from ..utils.typing import TokenWithId
 from . import attribution as attribution_module
@@ -49,6 +50,7 @@ from .attribution import FeatureAttributionOutput, FeatureAttributionSequenceOut
 from .data_utils import public_fields
 from .files import clean_stale_temps, default_file_mode, temp_prefix
 from .schema import check_fields, json_depth_error, read_limited
+from .validation import check_save_args
 
 __all__ = ["ALLOWED_INSTANCE_TYPES", "SCORES_PRECISIONS", "load_attributions", "save_attributions"]
 
@@ -165,7 +167,15 @@ def save_attributions(
     Raises:
         ValueError: for an existing path without ``overwrite`` or an unknown precision.
     """
-    if scores_precision not in SCORES_PRECISIONS:
+    check_save_args(
+        path,
+        overwrite=overwrite,
+        compress=compress,
+        ndarray_compact=ndarray_compact,
+        use_primitives=use_primitives,
+        split_sequences=split_sequences,
+    )
+    if not isinstance(scores_precision, str) or scores_precision not in SCORES_PRECISIONS:
         raise ValueError(f"Unknown scores_precision {scores_precision!r}. Valid: {', '.join(SCORES_PRECISIONS)}.")
     if scores_precision == "float8":
         warnings.warn("Saving with float8 precision is experimental: expect ~10% relative error.", stacklevel=2)
@@ -231,7 +241,7 @@ def load_attributions(path: str | PathLike, decompress: bool = False) -> Feature
         ValueError: if the file is not valid JSON, is truncated, names a class outside the allow-list, or holds
             invalid base64 / safetensors / array data. The message names the problem and where it is.
     """
-    raw = read_limited(path, decompress)
+    raw = read_limited(check_path("path", path), check_bool("decompress", decompress))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -14,10 +14,16 @@ from typing import Any
 
 import torch
 
-from ..utils.checks import describe
-from ..utils.errors import DegenerateResultError, InvalidArgumentError
+from ..utils.checks import check_bool, check_path, describe
+from ..utils.errors import DegenerateResultError, InvalidArgumentError, InvalidArgumentTypeError
 
-__all__ = ["accepted_aggregate_options", "check_aggregate_kwargs", "check_aggregation_result"]
+__all__ = [
+    "accepted_aggregate_options",
+    "check_aggregate_kwargs",
+    "check_aggregate_option_types",
+    "check_aggregation_result",
+    "check_save_args",
+]
 
 _HOOKS = ("_aggregate", "pre_aggregate_hook", "post_aggregate_hook")
 _ALWAYS = frozenset({"do_pre_aggregation_checks", "do_post_aggregation_checks", "aggregate_fn"})
@@ -81,6 +87,7 @@ def check_aggregate_kwargs(steps: list[tuple[type, Any]], kwargs: dict[str, Any]
         InvalidArgumentError: naming the unknown options and the valid ones.
     """
     functions = [fn if fn is not None else cls.default_fn for cls, fn in steps]
+    check_aggregate_option_types(kwargs)
     accepted = accepted_aggregate_options([cls for cls, _ in steps], functions)
     if accepted is None:
         return
@@ -107,3 +114,55 @@ def check_aggregation_result(fn: Callable, result: Any, tensor: torch.Tensor, di
             f"{tuple(tensor.shape)} reduced along dim {dim})."
         )
     return result
+
+
+def check_save_args(path: Any, **flags: Any) -> None:
+    """Check ``save_attributions`` arguments: a file path that is not a folder and boolean flags.
+
+    Raises:
+        InvalidArgumentTypeError: a path that is not ``str``/``PathLike`` or a flag that is not a bool.
+        InvalidArgumentError: a path naming an existing folder.
+    """
+    from pathlib import Path
+
+    check_path("path", path)
+    if Path(path).is_dir():
+        raise InvalidArgumentError(f"path {str(path)!r} is a folder; pass a file path such as 'out.json'.")
+    for name, value in flags.items():
+        check_bool(name, value)
+
+
+_SPECIAL_CHARS_HINT = "a string or a tuple of strings (e.g. ('▁', 'Ġ'))"
+
+
+def check_aggregate_option_types(kwargs: dict[str, Any]) -> None:
+    """Types of the common aggregator options, checked before any aggregator reads them."""
+    import re
+
+    for name in ("normalize", "rescale"):
+        if kwargs.get(name) is not None:
+            check_bool(name, kwargs[name])
+    special = kwargs.get("special_chars")
+    if special is not None and not (
+        isinstance(special, str) or (isinstance(special, list | tuple) and all(isinstance(c, str) for c in special))
+    ):
+        raise InvalidArgumentTypeError(f"special_chars must be {_SPECIAL_CHARS_HINT}, got {describe(special)}.")
+    pattern = kwargs.get("split_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise InvalidArgumentTypeError(
+                f"split_pattern must be a regular expression string, got {describe(pattern)}."
+            )
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise InvalidArgumentError(
+                f"split_pattern {pattern!r} is not a valid regular expression ({err})."
+            ) from None
+    select = kwargs.get("select_idx")
+    if select is not None:
+        items = list(select) if isinstance(select, list | tuple) else [select]
+        if not items or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+            raise InvalidArgumentTypeError(
+                f"select_idx must be an int, a (start, end) pair or a list of ints, got {describe(select)}."
+            )

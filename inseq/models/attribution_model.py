@@ -154,8 +154,16 @@ class AttributionModel:
             >>> out = model.attribute("When Mary and John went to the store, John gave a drink to")  # doctest: +SKIP
         """
         from ..attr.runner import AttributionRequest, run_attribution
+        from ..attr.validation import check_attribute_flags
 
         started = time.perf_counter()
+        check_attribute_flags(
+            show_progress=show_progress,
+            pretty_progress=pretty_progress,
+            output_step_attributions=output_step_attributions,
+            override_default_attribution=override_default_attribution,
+            clean_special_chars=clean_special_chars,
+        )
         request = AttributionRequest.build(
             self,
             input_texts=input_texts,

@@ -17,6 +17,7 @@ from transformers import (
 )
 
 from ..data.batch import BatchEncoding
+from ..utils.checks import check_texts
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
 from .loading import check_tokenizer, loader_errors
@@ -207,7 +208,7 @@ class HuggingfaceModel(AttributionModel):
             >>> enc = model.encode(["Hello world"], return_baseline=True)  # doctest: +SKIP
             >>> enc.input_ids.shape, enc.baseline_ids.shape  # doctest: +SKIP
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        texts = check_texts("texts", texts)
         ids_list = [self._encode_one(t, as_targets, add_special_tokens, add_bos_token) for t in texts]
         return self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
 

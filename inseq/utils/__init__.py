@@ -12,7 +12,9 @@ from .errors import (
     MissingAlignmentsError,
     MissingAttributionMethodError,
     ModelLoadError,
+    OutOfRangeError,
     UnknownAttributionMethodError,
+    UnknownStepScoreError,
 )
 from .registry import Registry
 from .typing import TokenWithId
@@ -29,7 +31,9 @@ __all__ = [
     "MissingAlignmentsError",
     "MissingAttributionMethodError",
     "ModelLoadError",
+    "OutOfRangeError",
     "Registry",
     "TokenWithId",
     "UnknownAttributionMethodError",
+    "UnknownStepScoreError",
 ]

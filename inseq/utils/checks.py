@@ -17,12 +17,14 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import InvalidArgumentError, InvalidArgumentTypeError
+from .errors import InvalidArgumentError, InvalidArgumentTypeError, OutOfRangeError
 
 __all__ = [
     "check_bool",
     "check_choice",
+    "check_index",
     "check_int",
+    "check_path",
     "check_mapping",
     "check_number",
     "check_text",
@@ -82,6 +84,32 @@ def check_number(
     if not math.isfinite(number) or too_low or (maximum is not None and number > maximum):
         raise InvalidArgumentError(f"{name} must be {valid}, got {value!r}.")
     return number
+
+
+def check_index(owner: str, index: Any, length: int) -> None:
+    """Check a container index: an int in ``[-length, length)`` or a slice.
+
+    Raises:
+        OutOfRangeError: an int out of range (an ``IndexError``, so iteration protocols keep working).
+        InvalidArgumentTypeError: anything else.
+    """
+    if isinstance(index, slice):
+        return
+    if not _is_int(index):
+        raise InvalidArgumentTypeError(f"{owner} indices must be ints or slices, got {describe(index)}.")
+    if not -length <= index < length:
+        raise OutOfRangeError(f"{owner} index {index} is out of range: it holds {length} item(s).")
+
+
+def check_path(name: str, value: Any) -> Any:
+    """Return ``value`` if it is a ``str`` or ``os.PathLike`` (a file path)."""
+    import os
+
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, os.PathLike):
+        return value
+    raise InvalidArgumentTypeError(f"{name} must be a file path (str or pathlib.Path), got {describe(value)}.")
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -61,3 +61,14 @@ class DegenerateResultError(InseqError, ValueError):
 
 class AttributionFileError(InseqError, ValueError):
     """An attribution file is malformed, too large or too deeply nested to be loaded."""
+
+
+class OutOfRangeError(InseqError, IndexError):
+    """An index or position outside the valid range (an ``IndexError``, so that indexing protocols still work)."""
+
+
+class UnknownStepScoreError(InseqError, KeyError):
+    """A step score name that the output does not hold (a ``KeyError`` for compatibility)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -403,6 +403,115 @@ ATTRIBUTE_CASES = [
 ]
 
 
+ATTRIBUTE_CASES += [
+    Case(
+        "contrast-targets-int",
+        _g("the cat", "the cat is", attributed_fn="contrast_prob_diff", contrast_targets=42),
+        T,
+        ("contrast_targets", "42"),
+    ),
+    Case(
+        "contrast-targets-list-int",
+        _g("the cat", "the cat is", attributed_fn="contrast_prob_diff", contrast_targets=[1]),
+        T,
+        ("contrast_targets[0]", "1 (int)"),
+    ),
+    Case(
+        "contrast-targets-surrogate",
+        _g("the cat", "the cat is", attributed_fn="contrast_prob_diff", contrast_targets="the \ud800"),
+        E,
+        ("contrast_targets", "'\\ud800'"),
+    ),
+    Case(
+        "bart-contrast-sources-int",
+        _b("the cat", "le chat", attributed_fn="contrast_prob_diff", contrast_sources=5),
+        T,
+        ("contrast_sources", "5"),
+    ),
+    Case(
+        "contrast-alignments-str",
+        _g(
+            "the cat",
+            "the cat is",
+            attributed_fn="contrast_prob_diff",
+            contrast_targets="the cat was",
+            contrast_targets_alignments="x",
+        ),
+        T,
+        ("contrast_targets_alignments", "'x'"),
+    ),
+    Case(
+        "contrast-alignments-non-int",
+        _g(
+            "the cat",
+            "the cat is",
+            attributed_fn="contrast_prob_diff",
+            contrast_targets="the cat was",
+            contrast_targets_alignments=[("a", 1)],
+        ),
+        T,
+        ("('a', 1)",),
+    ),
+    Case(
+        "contrast-targets-count",
+        _g("the cat", "the cat is", attributed_fn="contrast_prob_diff", contrast_targets=["a", "b"]),
+        ValueError,
+        ("2",),
+    ),
+    Case(
+        "contrast-sources-decoder-only",
+        _g("the cat", "the cat is", attributed_fn="contrast_prob_diff", contrast_sources="x"),
+        ValueError,
+        ("contrast_sources",),
+    ),
+    Case(
+        "override-default-str",
+        _g("the cat", method="saliency", override_default_attribution="yes"),
+        T,
+        ("override_default_attribution", "'yes'"),
+    ),
+    Case("show-progress-str", _g("the cat", show_progress="no"), T, ("show_progress", "'no'")),
+    Case(
+        "output-step-attributions-str",
+        _g("the cat", output_step_attributions="x"),
+        T,
+        ("output_step_attributions", "'x'"),
+    ),
+    Case("clean-special-chars-int", _g("the cat", clean_special_chars=2), T, ("clean_special_chars", "2")),
+    Case("attr-pos-start-beyond", _g("the cat", "the cat is on", attr_pos_start=100), ValueError, ("100",)),
+    Case("attr-pos-end-beyond", _g("the cat", "the cat is on", attr_pos_end=100), ValueError, ("100",)),
+    Case(
+        "attr-pos-end-before-start",
+        _g("the cat", "the cat is on", attr_pos_start=3, attr_pos_end=2),
+        ValueError,
+        ("attr_pos_end=2",),
+    ),
+    Case("generated-equals-prompt", _g("the cat", "the cat"), ValueError, ("No target position",)),
+    Case("bart-empty-source", _b(""), ValueError, ("input_texts[0] is empty",)),
+    Case("encode-int", lambda env: env.gpt2.encode(42), T, ("texts", "42")),
+    Case("generate-int", lambda env: env.gpt2.generate(42), T, ("inputs", "42")),
+    Case(
+        "generate-negative-tokens",
+        lambda env: env.gpt2.generate("the cat", max_new_tokens=-1),
+        E,
+        ("max_new_tokens", "-1"),
+    ),
+    Case(
+        "generate-too-long",
+        lambda env: env.gpt2.generate(LONG_TEXT, max_new_tokens=2),
+        InputTooLongError,
+        ("inputs[0]", "256"),
+    ),
+    Case("bart-generate-list-int", lambda env: env.bart.generate([1]), T, ("inputs[0]", "1 (int)")),
+    Case(
+        "bart-generate-unknown-key",
+        lambda env: env.bart.generate("the cat", max_new_tokenz=2),
+        E,
+        ("'max_new_tokenz'",),
+    ),
+]
+
+
 def _agg(*args, **kwargs):
     return lambda env: env.out.aggregate(*args, **kwargs)
 
@@ -435,6 +544,22 @@ AGGREGATE_CASES = [
     Case("spans-out-of-range", _seq_agg("spans", target_spans=(0, 99)), ValueError, ("99",)),
     Case("spans-str", _seq_agg("spans", source_spans="x"), ValueError, ("'x'",)),
     Case("pair-not-output", _seq_agg("pair", paired_attr=5), ValueError, ("5",)),
+]
+
+
+AGGREGATE_CASES += [
+    Case("special-chars-int", _agg("subwords", special_chars=5), T, ("special_chars", "5")),
+    Case("split-pattern-bad-regex", _agg("split", split_pattern="("), E, ("split_pattern", "'('")),
+    Case("split-pattern-int", _agg("split", split_pattern=3), T, ("split_pattern", "3")),
+    Case("select-idx-str", _agg(select_idx="x"), T, ("select_idx", "'x'")),
+    Case("select-idx-float-list", _agg(select_idx=[1.5]), T, ("select_idx", "[1.5]")),
+    Case("normalize-str", _agg(normalize="yes"), T, ("normalize", "'yes'")),
+    Case("weight-unknown-step-score", lambda env: env.seq.weight_attributions("nope"), KeyError, ("'nope'",)),
+    Case("getitem-out-of-range", lambda env: env.out[5], IndexError, ("5", "1 item")),
+    Case("getitem-str", lambda env: env.out["a"], T, ("'a'",)),
+    Case("show-aggregator-int", lambda env: env.out.show(aggregator=42, display=False), ValueError, ("42",)),
+    Case("dataframe-aggregator-int", lambda env: env.out.to_dataframe(aggregator=42), ValueError, ("42",)),
+    Case("slices-str", _agg("slices", target_spans="x"), ValueError, ("'x'",)),
 ]
 
 
@@ -669,6 +794,22 @@ SAVE_LOAD_CASES = [
         ),
         ValueError,
         ("shape", "[5]"),
+    ),
+]
+
+
+SAVE_LOAD_CASES += [
+    Case("save-path-int", lambda env: env.out.save(42), T, ("path", "42")),
+    Case("save-path-folder", lambda env: env.out.save(env.tmp, overwrite=True), E, ("is a folder",)),
+    Case("save-compress-str", _save(overwrite=True, compress="yes"), T, ("compress", "'yes'")),
+    Case("save-overwrite-int", _save(overwrite=1), T, ("overwrite", "1")),
+    Case("save-split-str", _save(overwrite=True, split_sequences="x"), T, ("split_sequences", "'x'")),
+    Case("load-path-int", lambda env: inseq.FeatureAttributionOutput.load(42), T, ("path", "42")),
+    Case(
+        "load-decompress-str",
+        lambda env: inseq.FeatureAttributionOutput.load(env.saved, decompress="no"),
+        T,
+        ("decompress", "'no'"),
     ),
 ]
 
