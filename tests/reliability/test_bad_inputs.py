@@ -1094,3 +1094,43 @@ def test_cli_topk_exits_nonzero(env, capsys):
     )
     assert code != 0
     assert "-3" in capsys.readouterr().err + capsys.readouterr().out
+
+
+def test_dataset_run_skips_malformed_jsonl_lines_and_refuses_corrupt_manifest(env, tmp_path, capsys):
+    from inseq.commands.attribute_dataset import Manifest
+    from inseq.commands.cli import main
+
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "the cat"}\n\n{"text": broken\n[1, 2]\n{"text": "a dog"}\n')
+    outdir = tmp_path / "run"
+    base = [
+        "attribute-dataset",
+        "-m",
+        env.gpt2_path,
+        "-d",
+        str(data),
+        "-in",
+        "text",
+        "--generation_kwargs",
+        '{"max_new_tokens": 2}',
+        "--output_dir",
+        str(outdir),
+        "--hide",
+    ]
+    assert main(base) == 0
+    manifest = Manifest.load(outdir)
+    assert sorted(manifest.done) == [0, 3] and sorted(manifest.skipped) == [1, 2]
+    assert "line 3: invalid JSON" in manifest.skipped[1] and "line 4: expected a JSON object" in manifest.skipped[2]
+    stale = outdir / "rows" / "row_0000009.json.tmp"
+    stale.write_text("partial")
+    (outdir / "manifest.json").write_text('{"signature": {}, "done": ')
+    capsys.readouterr()
+    assert main([*base, "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "manifest.json is corrupt" in err and "Traceback" not in err
+    assert stale.exists()  # a refused resume leaves the run folder untouched
+    (outdir / "manifest.json").write_text(
+        json.dumps({**_GOOD_MANIFEST, "signature": manifest.signature, "total_rows": 4, "done": {}, "skipped": {}})
+    )
+    assert main([*base, "--resume"]) == 0
+    assert not stale.exists()
