@@ -143,7 +143,8 @@ class AttributionModel:
             clean_special_chars: Make output tokens readable (``▁Hello`` -> ``Hello``).
             generation_args: Keyword arguments for ``model.generate`` (e.g. ``{"max_new_tokens": 10}``).
             **kwargs: Routed by name to the method (e.g. ``n_steps``), the attributed function and the step
-                functions (e.g. ``contrast_targets``).
+                functions (e.g. ``contrast_targets``). ``truncate_inputs=True`` truncates inputs longer than the
+                model's positions instead of raising :class:`~inseq.utils.errors.InputTooLongError`.
 
         Returns:
             A :class:`~inseq.data.FeatureAttributionOutput`.
