@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .attribute import AttributeExtendedArgs, aggregate_attribution_scores, attribute_with_model
 from .base import BaseCLICommand, CommandError, load_model_or_fail, one_line, setup_logging
 from .cli_args import cli_arg
-from .validation import as_records, bad_row_reason, clean_run_temps, parse_jsonl, read_manifest
+from .validation import as_records, bad_row_reason, check_cli_options, clean_run_temps, parse_jsonl, read_manifest
 
 if TYPE_CHECKING:
     from ..data import FeatureAttributionOutput
@@ -317,6 +317,7 @@ def attribute_dataset(
     """
     run_args = run_args or DatasetRunArgs()
     started = time.perf_counter()
+    check_cli_options({"batch_size": args.batch_size, "max_rows": run_args.max_rows})
     rows = load_rows(dataset_args)
     if rows and dataset_args.input_text_field not in rows[0]:
         raise CommandError(

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -133,12 +134,16 @@ def clean_run_temps(folder: Path) -> list[Path]:
 
 
 def check_cli_options(options: dict[str, Any]) -> None:
-    """Check options that must be positive counts (names ending in ``_topk``, ``batch_size``, ``max_rows``).
+    """Check counts (names ending in ``_topk``, ``batch_size``, ``max_rows``) and ``*_threshold`` numbers.
 
     Raises:
         CommandError: e.g. ``--context_sensitivity_topk must be a positive integer, got -3``.
     """
     for name, value in options.items():
+        if name.endswith("_threshold") and value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise CommandError(f"--{name} must be a finite number, got {value!r}.")
+            continue
         if value is None or not (name.endswith("_topk") or name in ("batch_size", "max_rows")):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "max_rows" else 1):

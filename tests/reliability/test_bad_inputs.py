@@ -904,6 +904,20 @@ CLI_CASES = [
     Case("topk-zero", lambda env: check_cli_options({"attribution_topk": 0}), CommandError, ("0",)),
     Case("topk-str", lambda env: check_cli_options({"attribution_topk": "3"}), CommandError, ("'3'",)),
     Case(
+        "threshold-nan",
+        lambda env: check_cli_options({"attribution_std_threshold": float("nan")}),
+        CommandError,
+        ("--attribution_std_threshold", "nan"),
+    ),
+    Case(
+        "threshold-str",
+        lambda env: check_cli_options({"context_sensitivity_std_threshold": "1"}),
+        CommandError,
+        ("'1'",),
+    ),
+    Case("batch-size-zero-cli", lambda env: check_cli_options({"batch_size": 0}), CommandError, ("--batch_size", "0")),
+    Case("max-rows-negative", lambda env: check_cli_options({"max_rows": -1}), CommandError, ("--max_rows", "-1")),
+    Case(
         "attribute-context-topk",
         lambda env: attribute_context(
             model_name_or_path=env.gpt2_path, input_current_text="the cat", context_sensitivity_topk=-3, show_viz=False
