@@ -72,7 +72,7 @@ class AttributionRequest:
     @classmethod
     def build(cls, model: AttributionModel, **params: Any) -> AttributionRequest:
         """Validate the parameters of ``attribute()`` and route its ``**kwargs``."""
-        params = validate_attribute_params(params)
+        params = validate_attribute_params(params, model)
         kwargs = dict(params.pop("kwargs"))
         inputs = _as_text_list("input_texts", params.pop("input_texts"))
         if not inputs:

@@ -33,7 +33,7 @@ _BOOL_PARAMS = ("attribute_target", "include_eos_baseline", "generate_from_targe
 _DICT_KWARGS = ("attribution_args", "attributed_fn_args", "step_scores_args")
 
 
-def validate_attribute_params(params: dict[str, Any]) -> dict[str, Any]:
+def validate_attribute_params(params: dict[str, Any], model: Any = None) -> dict[str, Any]:
     """Check and normalise the parameters of ``attribute()`` (as passed to ``AttributionRequest.build``).
 
     Returns:
@@ -60,6 +60,8 @@ def validate_attribute_params(params: dict[str, Any]) -> dict[str, Any]:
     _check_counts({**kwargs, **(kwargs.get("attribution_args") or {})})
     _check_contrast_inputs(kwargs)
     _check_contrast(params["attributed_fn"], params["step_scores"], kwargs, params.get("method"))
+    if model is not None:
+        _check_target_layer(model, params.get("method"))
     params["truncate_inputs"] = check_bool("truncate_inputs", kwargs.pop("truncate_inputs", False))
     params["kwargs"] = kwargs
     return params
@@ -104,6 +106,18 @@ def _check_contrast(attributed_fn: Any, step_scores: list[str], kwargs: dict[str
             "contrast_targets nor contrast_sources was given (the result would be all zeros). Pass "
             "contrast_targets=[...] (or contrast_sources=[...] for encoder-decoder models)."
         )
+
+
+def _check_target_layer(model: Any, method: Any) -> None:
+    """A ``target_layer`` given to ``load_model`` by name must name a submodule (checked before any pass)."""
+    layer = (getattr(method, "init_kwargs", None) or {}).get("target_layer")
+    if layer is None or isinstance(layer, torch.nn.Module):
+        return
+    if not isinstance(layer, str):
+        raise InvalidArgumentTypeError(
+            f"target_layer must be a submodule name (e.g. 'transformer.h.0') or a torch.nn.Module, got {describe(layer)}."
+        )
+    model.get_submodule(layer)
 
 
 def _check_contrast_inputs(kwargs: dict[str, Any]) -> None:

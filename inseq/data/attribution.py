@@ -231,6 +231,7 @@ class FeatureAttributionSequenceOutput:
         """
         if isinstance(index, int):
             length = len(self.source) if self.source_attributions is not None else self.attr_pos_start
+            check_index("Sequence output (attributed tokens)", index, length)
             start = index + length if index < 0 else index
             index = slice(start, start + 1)
         if not isinstance(index, slice) or index.step not in (None, 1):

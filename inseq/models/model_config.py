@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..utils.checks import describe
+from ..utils.checks import check_bool, describe
 from ..utils.errors import InvalidArgumentTypeError
 from ..utils.registry import Registry
 
@@ -51,6 +51,8 @@ def register_model_config(model_type: str, config: dict, overwrite: bool = False
         ... )
     """
     _check_config_types(model_type, config)
+    check_bool("overwrite", overwrite)
+    check_bool("allow_partial", allow_partial)
     names = {f.name for f in fields(ModelConfig)}
     unknown = set(config) - names
     if unknown:

@@ -512,6 +512,23 @@ ATTRIBUTE_CASES += [
 ]
 
 
+def _layer_method(target_layer: Any):
+    def call(env):
+        model = inseq.load_model(env.gpt2_path, "layer_integrated_gradients", target_layer=target_layer)
+        return model.attribute("the cat", show_progress=False)
+
+    return call
+
+
+ATTRIBUTE_CASES += [
+    Case("method-list", _g("the cat", method=["saliency"]), ValueError, ("['saliency']",)),
+    Case("method-dict", _g("the cat", method={"a": 1}), ValueError, ("{'a': 1}",)),
+    Case("target-layer-unknown", _layer_method("nope.layer"), ValueError, ("'nope.layer'",)),
+    Case("target-layer-int", _layer_method(3), T, ("target_layer", "3 (int)")),
+    Case("explain-list", lambda env: inseq.explain(["x"]), ValueError, ("['x']",)),
+]
+
+
 def _agg(*args, **kwargs):
     return lambda env: env.out.aggregate(*args, **kwargs)
 
@@ -557,6 +574,10 @@ AGGREGATE_CASES += [
     Case("weight-unknown-step-score", lambda env: env.seq.weight_attributions("nope"), KeyError, ("'nope'",)),
     Case("getitem-out-of-range", lambda env: env.out[5], IndexError, ("5", "1 item")),
     Case("getitem-str", lambda env: env.out["a"], T, ("'a'",)),
+    Case("seq-getitem-out-of-range", lambda env: env.seq[100], IndexError, ("100",)),
+    Case("seq-getitem-str", lambda env: env.seq["x"], TypeError, ("'x'",)),
+    Case("seq-getitem-step", lambda env: env.seq[::2], TypeError, ("slice(None, None, 2)",)),
+    Case("seq-sub-int", lambda env: env.seq - 5, TypeError, ("int",)),
     Case("show-aggregator-int", lambda env: env.out.show(aggregator=42, display=False), ValueError, ("42",)),
     Case("dataframe-aggregator-int", lambda env: env.out.to_dataframe(aggregator=42), ValueError, ("42",)),
     Case("slices-str", _agg("slices", target_spans="x"), ValueError, ("'x'",)),
@@ -850,6 +871,26 @@ REGISTER_CASES = [
         ("'nope'",),
     ),
     Case("method-not-class", lambda env: register_attribution_method(42), TypeError, ("42",)),
+    Case(
+        "step-fn-overwrite-str",
+        lambda env: inseq.register_step_function(_step_none, "rel_o", overwrite="yes"),
+        T,
+        ("overwrite", "'yes'"),
+    ),
+    Case(
+        "step-fn-aggregate-map-int",
+        lambda env: inseq.register_step_function(_step_none, "rel_m", aggregate_map=5),
+        TypeError,
+        ("aggregate_map", "int"),
+    ),
+    Case(
+        "model-config-overwrite-str",
+        lambda env: inseq.register_model_config("RelModel", {}, overwrite="x", allow_partial=True),
+        T,
+        ("overwrite", "'x'"),
+    ),
+    Case("merge-int", lambda env: inseq.merge_attributions([1]), TypeError, ("int",)),
+    Case("merge-empty", lambda env: inseq.merge_attributions([]), ValueError, ("empty",)),
     Case("aggregation-fn-not-callable", lambda env: register_aggregation_function(42, "rel"), TypeError, ("42",)),
 ]
 
