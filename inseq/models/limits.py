@@ -112,15 +112,22 @@ def check_generation_args(model: Any, generation_args: dict[str, Any]) -> None:
         )
 
 
-def new_tokens_budget(model: Any, generation_args: dict[str, Any], prompt_length: int) -> int:
-    """How many positions generation may add after a prompt of ``prompt_length`` tokens (an upper bound)."""
-    if generation_args.get("max_new_tokens") is not None:
-        return int(generation_args["max_new_tokens"])
+def new_tokens_budget(model: Any, generation_args: dict[str, Any], prompt_length: int) -> tuple[int, bool]:
+    """Positions the generation needs and whether the user asked for them explicitly.
+
+    Decoder-only: tokens added after a prompt of ``prompt_length`` tokens. Encoder-decoder: decoder positions (the
+    start token included). Without ``max_new_tokens`` / ``max_length`` in ``generation_args`` the model's
+    generation config gives the numbers (and they are only an upper bound: generation may stop at EOS).
+    """
+    keys = ("max_new_tokens", "max_length")
+    explicit = any(generation_args.get(k) is not None for k in keys)
     config = model.model.generation_config
-    if getattr(config, "max_new_tokens", None) is not None and "max_length" not in generation_args:
-        return int(config.max_new_tokens)
-    max_length = generation_args.get("max_length") or getattr(config, "max_length", None) or 20
-    return max(0, int(max_length) - (0 if model.is_encoder_decoder else prompt_length))
+    source = generation_args if explicit else {k: getattr(config, k, None) for k in keys}
+    if source.get("max_new_tokens") is not None:
+        new = int(source["max_new_tokens"])
+        return (new + 1 if model.is_encoder_decoder else new), explicit
+    max_length = int(source.get("max_length") or 20)
+    return (max_length if model.is_encoder_decoder else max(0, max_length - prompt_length)), explicit
 
 
 def fit_length(
@@ -148,11 +155,12 @@ def fit_length(
     room = limit - reserve
     extra = f" plus {reserve} generated tokens" if reserve else ""
     if not truncate or room < 1:
-        hint = " Pass truncate_inputs=True to attribute() to truncate it" if room >= 1 else ""
-        hint += ", or lower max_new_tokens." if reserve else "."
+        ways = ["pass truncate_inputs=True to attribute() to truncate it"] if room >= 1 and not truncate else []
+        ways += ["lower max_new_tokens"] if reserve else []
+        hint = (" " + " or ".join(ways) + ".") if ways else ""
         raise InputTooLongError(
             f"{what} has {len(ids)} tokens{extra}, {len(ids) + reserve} positions in all, but the model accepts at "
-            f"most {limit} positions.{hint if room >= 1 or reserve else ''}"
+            f"most {limit} positions.{hint[:2].upper() + hint[2:] if hint else ''}"
         )
     warnings.warn(f"{what} was truncated from {len(ids)} to {room} tokens to fit {limit} positions.", stacklevel=4)
     return ids[-room:] if keep_end else ids[:room]
@@ -176,16 +184,18 @@ def fit_prompts(
         check_generation_args(model, generation_args)
     out = []
     for i, ids in enumerate(prompts):
-        budget = new_tokens_budget(model, generation_args, len(ids)) if generating else 0
+        budget, explicit = new_tokens_budget(model, generation_args, len(ids)) if generating else (0, False)
         if model.is_encoder_decoder:
-            if generating and limit is not None and budget + 1 > limit:
+            if explicit and limit is not None and budget > limit:
                 raise InputTooLongError(
-                    f"Generating {budget} tokens needs {budget + 1} decoder positions, but the model accepts at most "
+                    f"Generating {budget - 1} tokens needs {budget} decoder positions, but the model accepts at most "
                     f"{limit}: lower max_new_tokens (or max_length)."
                 )
             out.append(fit_length(ids, limit, 0, f"{name}[{i}]", truncate, keep_end=False))
-        else:
-            out.append(fit_length(ids, limit, budget, f"{name}[{i}]", truncate, keep_end=True))
+            continue
+        if not explicit and limit is not None:  # defaults of the generation config never make a prompt refused
+            budget = min(budget, max(limit - len(ids), 0))
+        out.append(fit_length(ids, limit, budget, f"{name}[{i}]", truncate, keep_end=True))
     return out
 
 
