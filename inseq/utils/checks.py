@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import InvalidArgumentError, InvalidArgumentTypeError, OutOfRangeError
 
 __all__ = [
     "check_bool",
-    "check_choice",
+    "check_callable_or_name",
     "check_index",
     "check_int",
     "check_path",
@@ -117,18 +117,6 @@ def check_bool(name: str, value: Any) -> bool:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
     raise InvalidArgumentTypeError(f"{name} must be True or False, got {describe(value)}.")
-
-
-def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
-    """Return ``value`` if it is one of ``choices`` (unhashable values are refused with the same message)."""
-    options = list(choices)
-    try:
-        valid = value in options
-    except TypeError:
-        valid = False
-    if not valid or not isinstance(value, str | int | float | type(None)):
-        raise InvalidArgumentError(f"{name} must be one of {options}, got {describe(value)}.")
-    return value
 
 
 def check_mapping(name: str, value: Any, allow_none: bool = True) -> dict[str, Any]:
