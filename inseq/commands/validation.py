@@ -119,11 +119,16 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_run_temps(folder: Path) -> list[Path]:
-    """Remove temporaries of a run folder whose writer is gone: ``*.json.tmp`` rows and ``.*.tmp-<pid>`` files."""
+    """Remove temporaries of a run folder whose writer is gone (called when a run starts or resumes).
+
+    Covers row files not yet renamed (``rows/*.json.tmp``), manifest temporaries (``.manifest.json.tmp-<pid>``) and
+    the hidden temporaries of atomic saves (``.<name>.<pid>.<random>.tmp``); a process id still alive is kept.
+    """
     removed = []
-    for entry in [*folder.glob(".*.tmp-*"), *folder.glob("*/.*.tmp-*"), *folder.glob("*/*.json.tmp")]:
-        match = re.search(r"\.tmp-(\d+)$", entry.name)
-        if match and _pid_alive(int(match.group(1))) and int(match.group(1)) != os.getpid():
+    patterns = (".*.tmp-*", "*/.*.tmp-*", "*/*.json.tmp", ".*.tmp", "*/.*.tmp")
+    for entry in {p for pattern in patterns for p in folder.glob(pattern)}:
+        match = re.search(r"\.tmp-(\d+)$", entry.name) or re.search(r"\.(\d+)\.[^./]+\.tmp$", entry.name)
+        if match and int(match.group(1)) != os.getpid() and _pid_alive(int(match.group(1))):
             continue
         try:
             entry.unlink()

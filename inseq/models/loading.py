@@ -139,14 +139,14 @@ def likely_cause(path: str, err: BaseException) -> str:
     target = Path(path)
     if target.is_file():
         return f"{path!r} is a file; pass the folder that contains config.json (e.g. {str(target.parent)!r})"
-    looks_local = path.startswith((".", "/", "~")) or os.sep in path.strip("/").split("/", 1)[-1]
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") >= 2  # hub ids are "name" or "org/name"
     if not target.exists() and looks_local:
         return f"no such folder {path!r}"
     if "no file named" in text or "does not appear to have a file" in text:
         return "the folder has no weights file (model.safetensors or pytorch_model.bin)"
     if "safetensor" in text or "header" in text or "deserializ" in text:
         return "the weights file is corrupt or truncated (an interrupted download or copy?)"
-    if "validation error" in text or "expected int" in text or "config" in text and "json" in text:
+    if "validation error" in text or "expected int" in text or ("config" in text and "json" in text):
         return "config.json is not valid (malformed JSON or a field of the wrong type)"
     if target.is_dir():
         return "the folder does not hold a complete transformers model"

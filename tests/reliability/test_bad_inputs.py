@@ -1120,9 +1120,12 @@ def test_run_temporaries_cleaned(tmp_path):
     rows.mkdir()
     (rows / "row_0000001.json.tmp").write_text("x")
     (tmp_path / ".manifest.json.tmp-999999999").write_text("x")
+    (rows / ".row_0000002.json.tmp.999999999.k3j2.tmp").write_text("x")
+    alive = rows / f".row_0000003.json.tmp.{os.getppid()}.k3j2.tmp"
+    alive.write_text("x")
     (rows / "row_0000000.json").write_text("{}")
     removed = clean_run_temps(tmp_path)
-    assert len(removed) == 2 and (rows / "row_0000000.json").exists()
+    assert len(removed) == 3 and (rows / "row_0000000.json").exists() and alive.exists()
 
 
 def test_valid_manifest_reads(tmp_path):
