@@ -1076,13 +1076,21 @@ def test_aggregate_user_function_with_kwargs_is_open(env):
     assert out[0].target_attributions.ndim == 2
 
 
-def test_saved_file_mode_follows_umask(env, tmp_path):
-    old = os.umask(0o022)
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_saved_file_mode_follows_umask(env, tmp_path, umask, mode):
+    old = os.umask(umask)
     try:
-        path = env.out.save(tmp_path / "mode.json") or tmp_path / "mode.json"
+        env.out.save(tmp_path / "mode.json")
     finally:
         os.umask(old)
-    assert (Path(path).stat().st_mode & 0o777) == 0o644
+    assert ((tmp_path / "mode.json").stat().st_mode & 0o777) == mode
+
+
+@pytest.mark.parametrize("key", ["trunc", "badcfg", "cfgfile"])
+def test_loader_errors_keep_their_cause(env, key):
+    with pytest.raises(ModelLoadError) as info:
+        inseq.load_model(getattr(env, key))
+    assert info.value.__cause__ is not None and getattr(env, key) in str(info.value)
 
 
 def test_stale_temporary_is_cleaned_on_next_save(env, tmp_path):
@@ -1150,8 +1158,10 @@ def test_cli_topk_exits_nonzero(env, capsys):
             "False",
         ]
     )
-    assert code != 0
-    assert "-3" in capsys.readouterr().err + capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "--context_sensitivity_topk must be a positive integer, got -3" in captured.err
+    assert "Traceback" not in captured.err
 
 
 def test_dataset_run_skips_malformed_jsonl_lines_and_refuses_corrupt_manifest(env, tmp_path, capsys):
