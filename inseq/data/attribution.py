@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..utils.errors import LengthMismatchError
+from ..utils.checks import check_index
+from ..utils.errors import LengthMismatchError, UnknownStepScoreError
 from ..utils.typing import TokenWithId
 from .aggregation_functions import default_aggregate_map
 from .data_utils import fields_equal, public_fields, to_float32
@@ -230,6 +231,7 @@ class FeatureAttributionSequenceOutput:
         """
         if isinstance(index, int):
             length = len(self.source) if self.source_attributions is not None else self.attr_pos_start
+            check_index("Sequence output (attributed tokens)", index, length)
             start = index + length if index < 0 else index
             index = slice(start, start + 1)
         if not isinstance(index, slice) or index.step not in (None, 1):
@@ -292,7 +294,9 @@ class FeatureAttributionSequenceOutput:
             KeyError: if ``step_fn_id`` is not one of the step scores.
         """
         if step_fn_id not in self.step_scores:
-            raise KeyError(f"Step score {step_fn_id!r} not found. Available: {', '.join(self.step_scores) or 'none'}.")
+            raise UnknownStepScoreError(
+                f"Step score {step_fn_id!r} not found. Available: {', '.join(self.step_scores) or 'none'}."
+            )
         aggregated = self.aggregate()
         weights = self.step_scores[step_fn_id].unsqueeze(0)
         if aggregated.source_attributions is not None:
@@ -650,6 +654,7 @@ class FeatureAttributionOutput:
             self.info = {}
 
     def __getitem__(self, index: int | slice) -> Any:
+        check_index("FeatureAttributionOutput", index, len(self.sequence_attributions))
         return self.sequence_attributions[index]
 
     def __len__(self) -> int:
