@@ -27,6 +27,7 @@ from .step_functions import (
     get_step_function,
     is_builtin_step_function,
 )
+from .validation import check_step_output
 
 if TYPE_CHECKING:
     from ..data.batch import AttributionBatch
@@ -219,7 +220,7 @@ class TargetScorer:
             self.model, self.batch, logits, p0, p1, repeat, self.contrast, self.grid_start, is_attributed_fn
         )
         args.recompute_logits = recompute
-        return self.fn(args, **self.fn_kwargs).reshape(rows, k)
+        return check_step_output(self.fn, self.fn(args, **self.fn_kwargs), rows * k, True).reshape(rows, k)
 
     def _per_step(
         self, logits: torch.Tensor, p0: int, p1: int, repeat: int, inputs: dict[str, Any], is_attributed_fn: bool
@@ -241,7 +242,8 @@ class TargetScorer:
                 self.grid_start,
                 is_attributed_fn,
             )
-            columns.append(self.fn(args, **kwargs).reshape(rows))
+            value = check_step_output(self.fn, self.fn(args, **kwargs), rows, is_attributed_fn)
+            columns.append(value.reshape(rows))
         return torch.stack(columns, 1)
 
 
@@ -389,7 +391,7 @@ def compute_step_scores(
             for name in step_scores:
                 fn, fn_kwargs = get_step_function(name), step_scores_args.get(name, {})
                 if is_builtin_step_function(fn):
-                    values = fn(args, **fn_kwargs)
+                    values = check_step_output(name, fn(args, **fn_kwargs), len(args.target_ids))
                 else:
                     scorer = TargetScorer(ctx.model, batch, fn, fn_kwargs, contrast, ctx.grid_start)
                     inputs = {"target_ids": batch.target_ids, "encoder_outputs": enc}

@@ -21,6 +21,7 @@ from .step_functions import (
     get_step_function,
     is_contrastive_step_function,
 )
+from .validation import validate_attribute_params
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput
@@ -118,10 +119,12 @@ class AttributionRequest:
     attributed_fn_args: dict[str, Any] = field(default_factory=dict)
     step_scores_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     contrast_args: dict[str, Any] = field(default_factory=dict)
+    truncate_inputs: bool = False
 
     @classmethod
     def build(cls, model: AttributionModel, **params: Any) -> AttributionRequest:
         """Validate the parameters of ``attribute()`` and route its ``**kwargs``."""
+        params = validate_attribute_params(params, model)
         kwargs = dict(params.pop("kwargs"))
         inputs = _as_text_list("input_texts", params.pop("input_texts"))
         if not inputs:
@@ -255,6 +258,7 @@ def run_attribution(
         request.generation_args,
         request.skip_special_tokens,
         request.generate_from_target_prefix,
+        truncate_inputs=request.truncate_inputs,
     )
     _check_return_sequences(request, len(examples))
     size = request.batch_size or len(examples)

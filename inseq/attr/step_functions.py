@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.aggregation_functions import check_step_score_aggregation, register_step_score_aggregation
+from ..utils.checks import check_bool
 from ..utils.registry import Registry
 
 if TYPE_CHECKING:
@@ -392,6 +393,7 @@ def register_step_function(
         raise TypeError(f"A step function must be callable, got {type(fn).__name__}.")
     if not isinstance(identifier, str) or not identifier:
         raise ValueError(f"A step function identifier must be a non-empty string, got {identifier!r}.")
+    check_bool("overwrite", overwrite)
     if identifier in STEP_SCORES_MAP and not overwrite:
         raise ValueError(f"Step function {identifier!r} is already registered. Use overwrite=True to replace it.")
     if aggregate_map:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..utils.errors import InseqError
-from ..utils.options import cli_arg
+from ..utils.options import check_cli_options, cli_arg
 
 #: Step functions usable as CTI metric: the contrastive ones.
 CONTRASTIVE_METRICS = (
@@ -200,6 +200,7 @@ def resolve_args(
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise TypeError(f"Unknown attribute_context argument(s): {', '.join(unknown)}. Valid: {', '.join(names)}.")
+    check_cli_options(values)
     resolved = AttributeContextArgs(**values)
     if not isinstance(resolved.input_current_text, str) or not resolved.input_current_text.strip():
         raise ContextAttributionError(

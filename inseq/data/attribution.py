@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..utils.errors import LengthMismatchError
+from ..utils.checks import check_index
+from ..utils.errors import LengthMismatchError, UnknownStepScoreError
 from ..utils.typing import TokenWithId
 from .aggregation_functions import default_aggregate_map
 from .data_utils import AggregableMixin, TensorWrapper, fields_equal, public_fields, to_float32
@@ -232,6 +233,7 @@ class FeatureAttributionSequenceOutput(TensorWrapper, AggregableMixin):
         """
         if isinstance(index, int):
             length = len(self.source) if self.source_attributions is not None else self.attr_pos_start
+            check_index("Sequence output (attributed tokens)", index, length)
             start = index + length if index < 0 else index
             index = slice(start, start + 1)
         if not isinstance(index, slice) or index.step not in (None, 1):
@@ -294,7 +296,9 @@ class FeatureAttributionSequenceOutput(TensorWrapper, AggregableMixin):
             KeyError: if ``step_fn_id`` is not one of the step scores.
         """
         if step_fn_id not in self.step_scores:
-            raise KeyError(f"Step score {step_fn_id!r} not found. Available: {', '.join(self.step_scores) or 'none'}.")
+            raise UnknownStepScoreError(
+                f"Step score {step_fn_id!r} not found. Available: {', '.join(self.step_scores) or 'none'}."
+            )
         aggregated = self.aggregate()
         weights = self.step_scores[step_fn_id].unsqueeze(0)
         if aggregated.source_attributions is not None:
@@ -652,6 +656,7 @@ class FeatureAttributionOutput:
             self.info = {}
 
     def __getitem__(self, index: int | slice) -> Any:
+        check_index("FeatureAttributionOutput", index, len(self.sequence_attributions))
         return self.sequence_attributions[index]
 
     def __len__(self) -> int:

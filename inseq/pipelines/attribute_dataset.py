@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..utils.options import check_cli_options
 from .args import AttributeExtendedArgs, DatasetRunArgs, LoadDatasetArgs
 from .attribution import PipelineError, aggregate_with_args, attribute_texts, load_run_model
 from .manifest import ROWS_DIR, Manifest, open_manifest, run_signature
 from .rows import DatasetRow, check_columns, check_row, load_rows, local_path, max_model_positions, row_texts
+from .validation import clean_run_temps
 
 if TYPE_CHECKING:
     from ..data import FeatureAttributionOutput
@@ -264,6 +266,7 @@ def attribute_dataset(
     """
     run_args = run_args or DatasetRunArgs()
     started = time.perf_counter()
+    check_cli_options({"batch_size": args.batch_size, "max_rows": run_args.max_rows})
     rows = load_rows(dataset_args)
     check_columns(rows, dataset_args)
     folder = _run_folder(args, run_args)
@@ -271,6 +274,7 @@ def attribute_dataset(
     if folder is not None:
         signature = run_signature(args, dataset_args)
         manifest = open_manifest(folder, signature, len(rows), run_args.resume, run_args.overwrite)
+        clean_run_temps(folder)
     store = RowStore(manifest)
     pending = [r.index for r in rows if r.index not in store.done and r.index not in store.skipped]
     if run_args.max_rows is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .args import AttributeExtendedArgs, LoadDatasetArgs
 from .attribution import PipelineError
+from .validation import read_manifest
 
 MANIFEST_NAME = "manifest.json"
 ROWS_DIR = "rows"
@@ -90,7 +91,7 @@ class Manifest:
         path = Path(folder) / MANIFEST_NAME
         if not path.exists():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_manifest(path)
         manifest = cls(Path(folder), data["signature"], data["total_rows"])
         manifest.done = {int(k): v for k, v in data["done"].items()}
         manifest.skipped = {int(k): v for k, v in data["skipped"].items()}

@@ -1,12 +1,20 @@
 """Utilities shared by every part of inseq."""
 
 from .errors import (
+    AttributionFileError,
+    DegenerateResultError,
+    InputTooLongError,
     InseqDeprecationWarning,
     InseqError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
     LengthMismatchError,
     MissingAlignmentsError,
     MissingAttributionMethodError,
+    ModelLoadError,
+    OutOfRangeError,
     UnknownAttributionMethodError,
+    UnknownStepScoreError,
 )
 from .import_utils import (
     is_accelerate_available,
@@ -34,14 +42,22 @@ from .torch_utils import check_device, get_default_device
 from .typing import TokenWithId
 
 __all__ = [
+    "AttributionFileError",
+    "DegenerateResultError",
+    "InputTooLongError",
     "InseqDeprecationWarning",
     "InseqError",
+    "InvalidArgumentError",
+    "InvalidArgumentTypeError",
     "LengthMismatchError",
     "MissingAlignmentsError",
     "MissingAttributionMethodError",
+    "ModelLoadError",
+    "OutOfRangeError",
     "Registry",
     "TokenWithId",
     "UnknownAttributionMethodError",
+    "UnknownStepScoreError",
     "check_device",
     "extract_signature_args",
     "get_default_device",

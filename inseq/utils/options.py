@@ -16,8 +16,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from .errors import InseqError
 
 
 def cli_arg(
@@ -68,3 +71,21 @@ def cli_arg(
 
 
 __all__ = ["cli_arg"]
+
+
+def check_cli_options(options: dict[str, Any]) -> None:
+    """Check counts (names ending in ``_topk``, ``batch_size``, ``max_rows``) and ``*_threshold`` numbers.
+
+    Raises:
+        InseqError: e.g. ``--context_sensitivity_topk must be a positive integer, got -3``.
+    """
+    for name, value in options.items():
+        if name.endswith("_threshold") and value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise InseqError(f"--{name} must be a finite number, got {value!r}.")
+            continue
+        if value is None or not (name.endswith("_topk") or name in ("batch_size", "max_rows")):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "max_rows" else 1):
+            valid = "a non-negative integer" if name == "max_rows" else "a positive integer"
+            raise InseqError(f"--{name} must be {valid}, got {value!r}.")

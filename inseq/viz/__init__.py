@@ -27,6 +27,7 @@ from .granular import granular_panels, granular_view_html, panel_grid
 from .heatmap import build_tables, to_2d, value_range
 from .html import html_page, render_html
 from .tokens import check_wrap_after, token_nodes, token_view_console, token_view_html
+from .validation import check_show_args
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput, FeatureAttributionSequenceOutput
@@ -146,6 +147,7 @@ def show_attributions(
         >>> from rich.console import Console
         >>> show_attributions(seq, console=Console(width=120))  # doctest: +SKIP
     """
+    check_show_args(min_val, max_val, display, return_html, replace_char)
     seqs, out_info = _as_sequences(attributions)
     info = out_info if info is None else info
     sequences = [to_2d(a) for a in seqs]
