@@ -143,7 +143,9 @@ class TargetScorer:
         fn_kwargs: dict[str, Any],
         contrast: ContrastData | None,
         grid_start: int,
+        label: str | None = None,
     ) -> None:
+        self.label = label  # the registered id, named in errors about the function's output
         self.model = model
         self.batch = batch
         self.fn = fn
@@ -242,7 +244,7 @@ class TargetScorer:
                 self.grid_start,
                 is_attributed_fn,
             )
-            value = check_step_output(self.fn, self.fn(args, **kwargs), rows, is_attributed_fn)
+            value = check_step_output(self.label or self.fn, self.fn(args, **kwargs), rows, is_attributed_fn)
             columns.append(value.reshape(rows))
         return torch.stack(columns, 1)
 
@@ -393,7 +395,7 @@ def compute_step_scores(
                 if is_builtin_step_function(fn):
                     values = check_step_output(name, fn(args, **fn_kwargs), len(args.target_ids))
                 else:
-                    scorer = TargetScorer(ctx.model, batch, fn, fn_kwargs, contrast, ctx.grid_start)
+                    scorer = TargetScorer(ctx.model, batch, fn, fn_kwargs, contrast, ctx.grid_start, label=name)
                     inputs = {"target_ids": batch.target_ids, "encoder_outputs": enc}
                     values = scorer.apply(logits, p0, p1, inputs=inputs, is_attributed_fn=False)
                 out[name][:, ctx.grid_columns(p0, p1)] = values.reshape(batch.size, p1 - p0).float().cpu()

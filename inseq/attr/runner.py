@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import torch
 
 from .contrast import build_contrast, contrast_token_labels
 from .engine import compute_step_scores, make_context
 from .feat.feature_attribution import FeatureAttribution
+from .inputs import TextOrIds
 from .outputs import build_output
 from .progress import attribution_progress
 from .step_functions import (
@@ -26,68 +25,6 @@ from .validation import validate_attribute_params
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput
     from .port import AttributionModelPort as AttributionModel
-
-
-#: One attributed input or target: a text, or token ids used as they are (special tokens included).
-TextOrIds = str | list[int]
-
-
-def _ids_rows(ids: Any, mask: Any = None) -> list[list[int]]:
-    """Rows of a 1-D/2-D id tensor or nested list, padding (``mask == 0``) removed."""
-    ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
-    if not ids or not isinstance(ids[0], list | tuple):
-        ids = [ids]
-    if mask is None:
-        return [[int(i) for i in row] for row in ids]
-    mask = mask.tolist() if isinstance(mask, torch.Tensor) else list(mask)
-    mask = mask if mask and isinstance(mask[0], list | tuple) else [mask]
-    return [[int(i) for i, m in zip(row, row_mask) if m] for row, row_mask in zip(ids, mask)]
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_text_list(name: str, texts: Any) -> list[TextOrIds] | None:
-    """Normalise ``input_texts`` / ``generated_texts``: texts, token ids, id tensors or a tokenizer encoding.
-
-    Example:
-        >>> _as_text_list("input_texts", {"input_ids": [[5, 6, 0]], "attention_mask": [[1, 1, 0]]})
-        [[5, 6]]
-    """
-    if texts is None:
-        return None
-    if isinstance(texts, str):
-        return [texts]
-    if isinstance(texts, Mapping) or (hasattr(texts, "input_ids") and hasattr(texts, "attention_mask")):
-        get = texts.get if isinstance(texts, Mapping) else lambda key: getattr(texts, key, None)
-        if get("input_ids") is None:
-            raise TypeError(f"{name} is a mapping without 'input_ids': pass texts, token ids or a tokenizer output.")
-        return _ids_rows(get("input_ids"), get("attention_mask"))
-    if isinstance(texts, torch.Tensor):
-        if texts.ndim not in (1, 2) or texts.is_floating_point():
-            raise TypeError(
-                f"{name} as a tensor must hold integer token ids of 1 or 2 dimensions, got {texts.dtype} "
-                f"of shape {tuple(texts.shape)}."
-            )
-        return _ids_rows(texts)
-    texts = list(texts)
-    if texts and all(_is_id(t) for t in texts):
-        return [[int(t) for t in texts]]
-    out: list[TextOrIds] = []
-    for i, item in enumerate(texts):
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, torch.Tensor) and item.ndim == 1 and not item.is_floating_point():
-            out.append([int(t) for t in item.tolist()])
-        elif isinstance(item, list | tuple) and all(_is_id(t) for t in item):
-            out.append([int(t) for t in item])
-        else:
-            raise TypeError(
-                f"{name} must be texts, token ids (list[int], list[list[int]], 1-D/2-D tensors) or a tokenizer "
-                f"output; item {i} is {type(item).__name__}."
-            )
-    return out
 
 
 def _keyword_params(fn: Callable) -> set[str]:
@@ -126,10 +63,8 @@ class AttributionRequest:
         """Validate the parameters of ``attribute()`` and route its ``**kwargs``."""
         params = validate_attribute_params(params, model)
         kwargs = dict(params.pop("kwargs"))
-        inputs = _as_text_list("input_texts", params.pop("input_texts"))
-        if not inputs:
-            raise ValueError("input_texts is empty: pass at least one text to attribute.")
-        generated = _as_text_list("generated_texts", params.pop("generated_texts"))
+        inputs = params.pop("input_texts")  # texts or token ids, normalised by validate_attribute_params
+        generated = params.pop("generated_texts")
         if generated is not None and len(generated) != len(inputs):
             from ..utils.errors import LengthMismatchError
 
@@ -236,16 +171,6 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _check_return_sequences(request: AttributionRequest, n_examples: int) -> None:
-    """With ``num_return_sequences=k`` every input gives k examples; contrastive texts cannot follow that."""
-    if n_examples != len(request.input_texts) and request.contrast_args.get("contrast_targets") is not None:
-        raise ValueError(
-            f"generation_args produced {n_examples} sequences for {len(request.input_texts)} inputs "
-            "(num_return_sequences): contrast_targets cannot be matched to them. Generate first, then pass the "
-            "generated texts as generated_texts with one contrast target each."
-        )
-
-
 def run_attribution(
     model: AttributionModel, request: AttributionRequest, show_progress: bool, output_step_attributions: bool
 ) -> FeatureAttributionOutput:
@@ -260,7 +185,6 @@ def run_attribution(
         request.generate_from_target_prefix,
         truncate_inputs=request.truncate_inputs,
     )
-    _check_return_sequences(request, len(examples))
     size = request.batch_size or len(examples)
     groups = [list(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]
     outputs = []
@@ -290,6 +214,6 @@ def run_attribution(
     out = outputs[0] if len(outputs) == 1 else merge_attributions(outputs)
     assert isinstance(out, FeatureAttributionOutput)
     out.info.update(request.info(model, [ex.generated_text for ex in examples]))
-    out.info["input_texts"] = [ex.input_text for ex in examples]  # repeated with num_return_sequences
+    out.info["input_texts"] = [ex.input_text for ex in examples]  # inputs given as ids are stored as their text
     out.info["output_step_attributions"] = output_step_attributions
     return out

@@ -22,6 +22,7 @@ import torch
 
 from ..utils.checks import check_bool, check_callable_or_name, check_int, check_mapping, check_texts, describe
 from ..utils.errors import DegenerateResultError, InvalidArgumentError, InvalidArgumentTypeError
+from .inputs import check_inputs
 from .step_functions import CONTRASTIVE_STEP_FUNCTIONS, is_contrastive_step_function, list_step_functions
 
 __all__ = ["COUNT_OPTIONS", "check_attribute_flags", "check_step_output", "validate_attribute_params"]
@@ -41,10 +42,10 @@ def validate_attribute_params(params: dict[str, Any], model: Any = None) -> dict
         ``generation_args`` and ``kwargs`` as dicts.
     """
     params = dict(params)
-    params["input_texts"] = check_texts("input_texts", params["input_texts"])
+    params["input_texts"] = check_inputs("input_texts", params["input_texts"])
     if not params["input_texts"]:
         raise InvalidArgumentError("input_texts is empty: pass at least one text to attribute.")
-    params["generated_texts"] = check_texts("generated_texts", params.get("generated_texts"), allow_none=True)
+    params["generated_texts"] = check_inputs("generated_texts", params.get("generated_texts"), allow_none=True)
     for name in ("attr_pos_start", "attr_pos_end"):
         check_int(name, params.get(name), allow_none=True)
     for name in _BOOL_PARAMS:

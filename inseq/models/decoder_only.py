@@ -13,7 +13,7 @@ from ..utils.checks import check_texts
 from .huggingface_model import HuggingfaceModel
 from .limits import check_target_length, fit_prompts
 from .model_config import get_model_config
-from .positions import repeat_per_sequence, resolve_positions
+from .positions import resolve_positions
 from .structure import attention_sites, find_layers, require_output, stack_attentions
 
 
@@ -101,8 +101,6 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
             )
         if not isinstance(out, torch.Tensor):
             out = out.sequences
-        # num_return_sequences=k: k rows per prompt, in order
-        input_texts, prompts = repeat_per_sequence(input_texts, prompts, out.shape[0])
         skip = len(prompts) > 1
         examples = []
         special = set(self.special_tokens_ids)

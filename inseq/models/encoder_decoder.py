@@ -15,7 +15,7 @@ from ..utils.checks import check_texts
 from .huggingface_model import HuggingfaceModel
 from .limits import check_target_length, fit_prompts
 from .model_config import get_model_config
-from .positions import repeat_per_sequence, resolve_positions
+from .positions import resolve_positions
 from .structure import attention_sites, find_layers, require_output, stack_attentions
 
 
@@ -97,8 +97,6 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
             rows = self._generate_rows(sources, None, generation_args)
         else:
             rows = [self._generate_rows([src], prefix, generation_args)[0] for src, prefix in zip(sources, prefixes)]
-        # num_return_sequences=k: k rows per source, in order
-        input_texts, sources = repeat_per_sequence(input_texts, sources, len(rows))
         examples = []
         for text, src, ids in zip(input_texts, sources, rows):
             if self.eos_token_id in ids[1:]:

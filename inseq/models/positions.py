@@ -27,19 +27,3 @@ def resolve_positions(start: int | None, end: int | None, length: int, min_start
             f"is {min_start}. Valid positions are {min_start} to {length - 1}."
         )
     return resolved_start, resolved_end
-
-
-def repeat_per_sequence(texts: list[str], ids: list[list[int]], n_rows: int) -> tuple[list[str], list[list[int]]]:
-    """Repeat each input ``n_rows / len(texts)`` times, matching ``generate(num_return_sequences=k)`` rows.
-
-    Raises:
-        ValueError: if ``n_rows`` is not a multiple of the number of inputs.
-
-    Example:
-        >>> repeat_per_sequence(["a", "b"], [[1], [2]], 4)
-        (['a', 'a', 'b', 'b'], [[1], [1], [2], [2]])
-    """
-    if n_rows % len(texts):
-        raise ValueError(f"generate returned {n_rows} sequences for {len(texts)} inputs: not a multiple of them.")
-    k = n_rows // len(texts)
-    return [t for t in texts for _ in range(k)], [i for i in ids for _ in range(k)]
