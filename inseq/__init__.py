@@ -43,7 +43,7 @@ def __getattr__(name: str):
     # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing, the views.
     import importlib
 
-    if name in ("examples", "testing", "faithfulness"):
+    if name in ("examples", "testing", "faithfulness", "viz"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("show_attributions", "show_granular_attributions", "show_token_attributions"):
         return getattr(importlib.import_module(".viz", __name__), name)  # rich loads on first use

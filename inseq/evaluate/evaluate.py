@@ -98,32 +98,37 @@ def evaluate(
                 (fn_id, fn, fn_kwargs),
                 opts,
                 track,
-                **{
-                    "removal": removal,
-                    "random_seeds": random_seeds,
-                    "absolute": absolute,
-                    "include_special_tokens": include_special_tokens,
-                    "randomization_stages": randomization_stages,
-                    "stats": stats,
-                },
+                removal=removal,
+                random_seeds=random_seeds,
+                absolute=absolute,
+                include_special_tokens=include_special_tokens,
+                randomization_stages=randomization_stages,
+                stats=stats,
             )
-    info = {
+    info = _run_info(model, out, metric_ids, fn_id, fn, started, stats)
+    info.update(
+        removal=removal,
+        fractions=list(fractions),
+        curve_steps=curve_steps,
+        soft_samples=soft_samples,
+        random_seeds=random_seeds,
+        absolute=absolute,
+    )
+    return FaithfulnessOutput(records, info)
+
+
+def _run_info(model, out, metric_ids, fn_id, fn, started: float, stats: dict[str, int]) -> dict[str, Any]:
+    """The ``info`` of a :class:`FaithfulnessOutput`: what was evaluated, how, and how long it took."""
+    return {
         "model_name": model.info.get("model_name"),
         "attribution_method": out.info.get("attribution_method"),
         "attributed_fn": fn_id if isinstance(fn_id, str) else getattr(fn, "__name__", repr(fn)),
         "metrics": metric_ids,
         "higher_is_better": {m: get_metric(m).higher_is_better for m in metric_ids},
-        "removal": removal,
-        "fractions": list(fractions),
-        "curve_steps": curve_steps,
-        "soft_samples": soft_samples,
-        "random_seeds": random_seeds,
-        "absolute": absolute,
         "attribution_seconds": out.info.get("exec_time"),
         "evaluation_seconds": time.perf_counter() - started,
         **stats,
     }
-    return FaithfulnessOutput(records, info)
 
 
 def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, track, **o) -> list[dict[str, Any]]:

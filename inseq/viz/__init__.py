@@ -202,6 +202,7 @@ def show_token_attributions(
     Example:
         >>> html = show_token_attributions(out, display=False, return_html=True, step_score_highlight="probability")  # doctest: +SKIP
     """
+    check_show_args(min_val, max_val, display, return_html, replace_char)
     _check_figure(return_html, return_figure)
     check_wrap_after(wrap_after)
     seqs, out_info = _as_sequences(attributions)

@@ -29,7 +29,7 @@ RANKS = {
     "pipelines": 5,
     "testing": 4.5,
     "examples": 4.5,
-    "faithfulness": 5,
+    "faithfulness": 5.5,  # inseq 0.7-era path of the agreement report, a shim over inseq.evaluate
     "__init__": 6,
     "commands": 7,
     "demo": 7,

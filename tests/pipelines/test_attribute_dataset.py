@@ -106,3 +106,14 @@ def test_missing_column_is_an_error(model, tmp_path: Path) -> None:
         attribute_dataset(
             _args(model), LoadDatasetArgs(dataset_name=str(data), input_text_field="text"), show_progress=False
         )
+
+
+def test_commands_reexport_the_library() -> None:
+    from inseq.commands import attribute_context as cli_context
+    from inseq.commands import attribute_dataset as cli_dataset
+    from inseq.context import AttributeContextArgs, attribute_context
+    from inseq.pipelines import attribute_dataset
+
+    assert cli_context.attribute_context is attribute_context
+    assert cli_context.AttributeContextArgs is AttributeContextArgs
+    assert cli_dataset.attribute_dataset is attribute_dataset

@@ -27,14 +27,7 @@ import inseq
 from inseq.attr.feat import register_attribution_method
 from inseq.commands.attribute_context import attribute_context
 from inseq.commands.base import CommandError
-from inseq.commands.validation import (
-    BAD_ROW_KEY,
-    bad_row_reason,
-    check_cli_options,
-    clean_run_temps,
-    parse_jsonl,
-    read_manifest,
-)
+from inseq.commands.validation import check_cli_options, clean_run_temps, read_manifest
 from inseq.data import schema
 from inseq.data.aggregation_functions import register_aggregation_function
 from inseq.data.files import clean_stale_temps
@@ -1111,16 +1104,17 @@ def test_gzip_round_trip_within_limits(env, tmp_path):
     assert loaded == env.out
 
 
-def test_jsonl_bad_rows_keep_true_line_numbers():
-    lines = ['{"text": "a"}', "", "{broken", "[1, 2]", '{"text": "b"}', "42"]
-    rows = parse_jsonl(lines, "d.jsonl")
-    reasons = [bad_row_reason(r) for r in rows]
-    assert len(rows) == 5
-    assert reasons[0] is None and reasons[3] is None
-    assert reasons[1].startswith("d.jsonl line 3: invalid JSON")
-    assert reasons[2] == "d.jsonl line 4: expected a JSON object, got list"
-    assert reasons[4] == "d.jsonl line 6: expected a JSON object, got int"
-    assert BAD_ROW_KEY not in rows[3]
+def test_jsonl_bad_rows_keep_true_line_numbers(tmp_path):
+    from inseq.pipelines import LoadDatasetArgs, load_rows
+
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(['{"text": "a"}', "", "{broken", "[1, 2]", '{"text": "b"}', "42"]) + "\n")
+    rows = load_rows(LoadDatasetArgs(dataset_name=str(path), input_text_field="text"))
+    assert [r.line for r in rows] == [1, 3, 4, 5, 6]
+    assert [r.error is None for r in rows] == [True, False, False, True, False]
+    assert rows[1].error.startswith("invalid JSON")
+    assert rows[2].error == "expected a JSON object, got list"
+    assert rows[4].error == "expected a JSON object, got int"
 
 
 def test_run_temporaries_cleaned(tmp_path):
@@ -1188,7 +1182,8 @@ def test_dataset_run_skips_malformed_jsonl_lines_and_refuses_corrupt_manifest(en
     assert main(base) == 0
     manifest = Manifest.load(outdir)
     assert sorted(manifest.done) == [0, 3] and sorted(manifest.skipped) == [1, 2]
-    assert "line 3: invalid JSON" in manifest.skipped[1] and "line 4: expected a JSON object" in manifest.skipped[2]
+    assert manifest.lines == {1: 3, 2: 4}  # the true line numbers of the skipped rows
+    assert "invalid JSON" in manifest.skipped[1] and "expected a JSON object" in manifest.skipped[2]
     stale = outdir / "rows" / "row_0000009.json.tmp"
     stale.write_text("partial")
     (outdir / "manifest.json").write_text('{"signature": {}, "done": ')
