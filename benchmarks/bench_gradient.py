@@ -166,6 +166,7 @@ def worker(
     threads: int,
     n_steps: int,
     keep: int | None = None,
+    budgets: dict[str, int] | None = None,
 ) -> dict:
     """One measurement (run in its own process): load, warm up, then time one attribution and its peak memory.
 
@@ -179,6 +180,7 @@ def worker(
     import torch
 
     import inseq
+    from inseq.utils.budgets import memory_budgets
 
     torch.set_num_threads(threads)
     with warnings.catch_warnings():
@@ -189,7 +191,8 @@ def worker(
     def run(texts: list[tuple[str, str]], keep: int | None = None) -> float:
         if impl == "engine":
             prompts, fulls = [t[0] for t in texts], [t[1] for t in texts]
-            model.attribute(prompts, fulls, method=method, show_progress=False, **kwargs)
+            with memory_budgets(**(budgets or {})):
+                model.attribute(prompts, fulls, method=method, show_progress=False, **kwargs)
             return 1.0
         shares = [_reference_run(model, method, prompt, full, kwargs, keep) for prompt, full in texts]
         return sum(shares) / len(shares)
@@ -218,12 +221,19 @@ def worker(
 
 
 def measure(
-    impl: str, method: str, shape: tuple[int, int, int], model_path: Path, threads: int, n_steps: int, keep: int = 0
+    impl: str,
+    method: str,
+    shape: tuple[int, int, int],
+    model_path: Path,
+    threads: int,
+    n_steps: int,
+    keep: int = 0,
+    budgets: str = "",
 ) -> dict:
     """Run :func:`worker` in a fresh subprocess and return its JSON result."""
     cmd = [sys.executable, __file__, "--worker", impl, "--methods", method, "--shapes", "x".join(map(str, shape))]
     cmd += ["--model", str(model_path), "--threads", str(threads), "--n-steps", str(n_steps)]
-    cmd += ["--reference-positions", str(keep)]
+    cmd += ["--reference-positions", str(keep), "--budgets", budgets]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -258,13 +268,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--reference-positions", type=int, default=0, help="run the reference on K positions per example, extrapolate"
     )
+    parser.add_argument(
+        "--budgets", default="", help="engine memory budgets, e.g. backward_tokens=4096,perturbed_rows=256"
+    )
+    parser.add_argument("--impls", default="engine,reference", help="implementations to run")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     shapes = parse_shapes(args.shapes)
     if args.worker:
         keep = args.reference_positions or None
-        print(json.dumps(worker(args.worker, methods[0], shapes[0], args.model, args.threads, args.n_steps, keep)))
+        budgets = {k: int(v) for k, v in (item.split("=") for item in args.budgets.split(",") if item)}
+        result = worker(args.worker, methods[0], shapes[0], args.model, args.threads, args.n_steps, keep, budgets)
+        print(json.dumps(result))
         return
     model_path = args.model
     if model_path is None:
@@ -285,8 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for method in methods:
         for shape in shapes:
-            eng = measure("engine", method, shape, model_path, args.threads, args.n_steps)
-            ref = measure("reference", method, shape, model_path, args.threads, args.n_steps, args.reference_positions)
+            common = (method, shape, model_path, args.threads, args.n_steps, args.reference_positions, args.budgets)
+            eng = measure("engine", *common) if "engine" in args.impls else None
+            ref = measure("reference", *common) if "reference" in args.impls else None
+            if eng is None or ref is None:
+                print(method, shape, json.dumps(eng or ref), flush=True)
+                continue
             print(_row(method, shape, eng, ref), flush=True)
             rows.append({"method": method, "shape": list(shape), "engine": eng, "reference": ref})
     if args.reference_positions:
