@@ -158,6 +158,44 @@ def _reference_run(model: Any, method: str, prompt: str, full: str, kwargs: dict
     return share
 
 
+def _joint_reference(model: Any, method: str, texts: list[tuple[str, str]], kwargs: dict, keep: int | None) -> float:
+    """The batch through Captum one prefix at a time, all examples together, as inseq 0.7 runs a batch.
+
+    The examples must have equal token lengths (the benchmark's texts do), so no padding is involved. Returns the
+    share of the positions' cost that ran (1: all positions).
+    """
+    import torch
+    from captum.attr import IntegratedGradients, Saliency
+
+    ids = torch.tensor([model.encode(full).input_ids[0].tolist() for _, full in texts])
+    start = len(model.encode(texts[0][0]).input_ids[0])
+    positions = _positions(start, ids.shape[1], keep)
+    cost = COST.get(method, lambda p: p)
+    share = sum(cost(p) for p in positions) / sum(cost(p) for p in range(start, ids.shape[1]))
+    if method == "occlusion":
+        from bench_perturbation import reference_occlusion
+
+        reference_occlusion(model, ids.tolist(), positions)
+        return share
+    with torch.no_grad():
+        emb, base = model.embed_ids(ids), model.embed_ids(model.baseline_ids(ids))
+    for p in positions:
+        target = ids[:, p]
+
+        def forward(x: torch.Tensor, target: torch.Tensor = target) -> torch.Tensor:
+            mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+            probs = model.model(inputs_embeds=x, attention_mask=mask, use_cache=False).logits[:, -1].softmax(-1)
+            return probs.gather(1, target.repeat(x.shape[0] // len(target)).unsqueeze(1))[:, 0]
+
+        x = emb[:, :p].clone().requires_grad_()
+        if method == "saliency":
+            Saliency(forward).attribute(x, abs=True)
+        else:
+            ig = IntegratedGradients(forward, multiply_by_inputs=True)
+            ig.attribute(x, baselines=base[:, :p], n_steps=kwargs["n_steps"], return_convergence_delta=True)
+    return share
+
+
 def worker(
     impl: str,
     method: str,
@@ -167,13 +205,15 @@ def worker(
     n_steps: int,
     keep: int | None = None,
     budgets: dict[str, int] | None = None,
+    joint: bool = True,
 ) -> dict:
     """One measurement (run in its own process): load, warm up, then time one attribution and its peak memory.
 
     The peak is the resident set's high-water mark (``VmHWM``) reset just before the attribution, so it is the
     attribution's own peak (model weights included), not the loading's; on CUDA ``max_memory_allocated`` is
-    recorded too. The engine runs on the whole batch at once; the reference runs the examples one after the other,
-    on all positions or (``keep``) on evenly spaced ones including the longest, its time then extrapolated.
+    recorded too. The engine runs on the whole batch at once; the reference runs Captum one prefix at a time, on the
+    batch together as inseq 0.7 does (``joint``) or one example after the other, on all positions or (``keep``) on
+    evenly spaced ones including the longest, its time then extrapolated.
     """
     import warnings
 
@@ -194,6 +234,8 @@ def worker(
             with memory_budgets(**(budgets or {})):
                 model.attribute(prompts, fulls, method=method, show_progress=False, **kwargs)
             return 1.0
+        if joint and len({len(model.encode(full).input_ids[0]) for _, full in texts}) == 1:
+            return _joint_reference(model, method, texts, kwargs, keep)
         shares = [_reference_run(model, method, prompt, full, kwargs, keep) for prompt, full in texts]
         return sum(shares) / len(shares)
 
@@ -215,6 +257,7 @@ def worker(
     result = {"time_s": elapsed, "peak_rss_mb": peak, "base_rss_mb": base, "exact_peak": exact_peak}
     result["extrapolated"] = share < 1
     result["threads"] = torch.get_num_threads()
+    result["inseq"] = str(Path(inseq.__file__).parent)
     if cuda:
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
@@ -229,13 +272,16 @@ def measure(
     n_steps: int,
     keep: int = 0,
     budgets: str = "",
+    joint: bool = True,
 ) -> dict:
     """Run :func:`worker` in a fresh subprocess and return its JSON result."""
     cmd = [sys.executable, __file__, "--worker", impl, "--methods", method, "--shapes", "x".join(map(str, shape))]
     cmd += ["--model", str(model_path), "--threads", str(threads), "--n-steps", str(n_steps)]
     cmd += ["--reference-positions", str(keep), "--budgets", budgets]
+    cmd += ["--reference-batching", "joint" if joint else "single"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    # this checkout's inseq (not an installed one) and the benchmark modules
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT.parent), str(ROOT), env.get("PYTHONPATH", "")])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{impl} {method} {shape} failed:\n{proc.stderr[-3000:]}")
@@ -272,6 +318,12 @@ def main(argv: list[str] | None = None) -> None:
         "--budgets", default="", help="engine memory budgets, e.g. backward_tokens=4096,perturbed_rows=256"
     )
     parser.add_argument("--impls", default="engine,reference", help="implementations to run")
+    parser.add_argument(
+        "--reference-batching",
+        choices=("joint", "single"),
+        default="joint",
+        help="reference: the batch together (inseq 0.7) or one example at a time",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -279,7 +331,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         keep = args.reference_positions or None
         budgets = {k: int(v) for k, v in (item.split("=") for item in args.budgets.split(",") if item)}
-        result = worker(args.worker, methods[0], shapes[0], args.model, args.threads, args.n_steps, keep, budgets)
+        joint = args.reference_batching == "joint"
+        result = worker(
+            args.worker, methods[0], shapes[0], args.model, args.threads, args.n_steps, keep, budgets, joint
+        )
         print(json.dumps(result))
         return
     model_path = args.model
@@ -302,11 +357,14 @@ def main(argv: list[str] | None = None) -> None:
     for method in methods:
         for shape in shapes:
             common = (method, shape, model_path, args.threads, args.n_steps, args.reference_positions, args.budgets)
+            common += (args.reference_batching == "joint",)
             eng = measure("engine", *common) if "engine" in args.impls else None
             ref = measure("reference", *common) if "reference" in args.impls else None
             if eng is None or ref is None:
                 print(method, shape, json.dumps(eng or ref), flush=True)
                 continue
+            if not rows:
+                print(f"inseq under test: {eng['inseq']}")
             print(_row(method, shape, eng, ref), flush=True)
             rows.append({"method": method, "shape": list(shape), "engine": eng, "reference": ref})
     if args.reference_positions:

@@ -31,7 +31,7 @@ import torch
 from ..engine import AttributionContext, attributed_fn_values
 from .feature_attribution import FeatureAttribution, MethodResult
 from .ops.token_sampler import SAMPLERS, make_token_sampler
-from .perturbed_forward import Perturbed, PerturbedForward
+from .perturbed_forward import PerturbationOptions, Perturbed, PerturbedForward
 
 
 class ReagentAttribution(FeatureAttribution):
@@ -95,15 +95,24 @@ class ReagentAttribution(FeatureAttribution):
             self._sampler = make_token_sampler(self.token_sampler, words, vocab, model.special_tokens_ids)
         return self._sampler
 
-    def compute(self, ctx: AttributionContext, *, seed: int = 42, show_progress: bool = False) -> MethodResult:
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        seed: int = 42,
+        perturbations_per_eval: int | None = None,
+        show_progress: bool = False,
+    ) -> MethodResult:
         """Probe until every probe meets the stopping condition at every position (or ``max_probe_steps``).
 
         Args:
             ctx: The engine context.
             seed: Seed of the sampling generator (masks and replacement tokens).
+            perturbations_per_eval: Probes run in one forward (default: as many as fit the ``perturbed_rows``
+                memory budget).
             show_progress: Accepted for compatibility (the engine shows progress).
         """
-        forward = PerturbedForward(ctx)
+        forward = PerturbedForward(ctx, PerturbationOptions(perturbations_per_eval))
         sampler = self._get_sampler(ctx)
         generator = torch.Generator().manual_seed(int(seed))
         feats = _Features.of(ctx)
