@@ -1,20 +1,31 @@
 #!/usr/bin/env python
-"""Time the attribution engine against the step-by-step Captum reference for the gradient methods.
+"""Time and peak memory of the engine against the step-by-step reference (inseq 0.7's computation), side by side.
 
-Every measurement (one implementation, one method, one shape) runs in a fresh subprocess, so that its peak resident
-memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``: torch's CPU allocator is invisible to ``tracemalloc``) is its
-own. Inside the subprocess the model is loaded and warmed up on a tiny input first; only the attribution itself is
-timed. Targets are forced random sequences of single-token words (prompt ``P`` tokens + ``G`` generated tokens).
+Methods: ``saliency``, ``input_x_gradient``, ``integrated_gradients`` (reference: Captum on each prefix, like
+:mod:`inseq.testing.reference`) and ``occlusion`` (reference: one forward per prefix and occluded token, from
+``bench_perturbation.py``). By default the reference runs the examples of a batch together at each prefix, as inseq
+0.7 does (``--reference-batching single``: one example at a time); with ``--reference-positions K`` it runs on ``K``
+evenly spaced positions per example (the longest included, so its peak is kept) and its time is extrapolated by the
+prefix-length cost model (marked ``*``).
+
+Every measurement (one implementation, one method, one shape ``PxGxB``: prompt tokens x generated tokens x batch
+size) runs in a fresh subprocess on this checkout's ``inseq``. The model is loaded and warmed up first; then the
+resident set's high-water mark is reset (``/proc/self/clear_refs``; torch's CPU allocator is invisible to
+``tracemalloc``) and only the attribution runs, so ``peak`` is the attribution's own peak with the model loaded and
+``own`` is that peak minus the resident set before it (on CUDA ``max_memory_allocated`` is compared too). Ratios are
+engine / reference, measured in the same run. Targets are forced random single-token words.
 
 The model is the GPT-2-small-shaped random model written by ``scripts/build_benchmark_model.py`` to
 ``benchmarks/models/gpt2-small-random/``; with ``--small`` (or when that folder is absent) a smaller random GPT-2
-(4 layers, 256 hidden) with the tiny test tokenizer is built into ``benchmarks/models/gpt2-bench-small/``.
+(4 layers, 256 hidden) with the tiny test tokenizer is built into ``benchmarks/models/gpt2-bench-small/``. Engine
+memory budgets can be changed for a run with ``--budgets backward_tokens=4096,...``
+(:func:`inseq.utils.budgets.memory_budgets`).
 
 Example:
     .. code-block:: bash
 
-        OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_gradient.py --methods saliency --shapes 20x50
-        .venv/bin/python benchmarks/bench_gradient.py --small --shapes 5x10 --threads 2
+        OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_gradient.py --shapes 10x40x2,200x20x1 --reference-positions 3
+        .venv/bin/python benchmarks/bench_gradient.py --small --shapes 5x10 --methods saliency,occlusion --n-steps 4
 """
 
 from __future__ import annotations
@@ -301,8 +312,8 @@ def _row(method: str, shape: tuple[int, int, int], eng: dict, ref: dict) -> str:
     return line
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point: measure every (method, shape) for both implementations and print a table."""
+def _parser() -> argparse.ArgumentParser:
+    """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated method ids")
     parser.add_argument("--shapes", default=",".join("x".join(map(str, s)) for s in DEFAULT_SHAPES), help="PxGxB")
@@ -325,7 +336,23 @@ def main(argv: list[str] | None = None) -> None:
         help="reference: the batch together (inseq 0.7) or one example at a time",
     )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _resolve_model(args: argparse.Namespace) -> Path:
+    """``--model``, else the GPT-2-small-shaped model when built (or ``--small``'s model)."""
+    if args.model is not None:
+        return args.model
+    if args.small or not (FULL_MODEL / "config.json").exists():
+        if not args.small:
+            print(f"{FULL_MODEL} not found (run scripts/build_benchmark_model.py): using --small", file=sys.stderr)
+        return build_small_model()
+    return FULL_MODEL
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point: measure every (method, shape) for both implementations and print a table."""
+    args = _parser().parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     shapes = parse_shapes(args.shapes)
     if args.worker:
@@ -337,14 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(json.dumps(result))
         return
-    model_path = args.model
-    if model_path is None:
-        if args.small or not (FULL_MODEL / "config.json").exists():
-            if not args.small:
-                print(f"{FULL_MODEL} not found (run scripts/build_benchmark_model.py): using --small", file=sys.stderr)
-            model_path = build_small_model()
-        else:
-            model_path = FULL_MODEL
+    model_path = _resolve_model(args)
     print(f"model: {model_path}  threads: {args.threads}  ig n_steps: {args.n_steps}")
     print(
         "ratios are engine / reference (below 1: the engine is faster or lighter); MB = resident set, own = peak - base"
