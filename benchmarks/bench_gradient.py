@@ -21,6 +21,10 @@ The model is the GPT-2-small-shaped random model written by ``scripts/build_benc
 memory budgets can be changed for a run with ``--budgets backward_tokens=4096,...``
 (:func:`inseq.utils.budgets.memory_budgets`).
 
+``attnlrp`` and ``cp_lrp`` have no Captum reference: only the engine runs them. When ``saliency`` is measured in the
+same run a second table gives each method's time and memory relative to saliency on the same inputs (integrated
+gradients with ``n`` steps should cost about ``n`` saliencies and peak at about one).
+
 Example:
     .. code-block:: bash
 
@@ -45,7 +49,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 FULL_MODEL = ROOT / "models" / "gpt2-small-random"
 SMALL_MODEL = ROOT / "models" / "gpt2-bench-small"
-DEFAULT_METHODS = ("saliency", "integrated_gradients", "occlusion")
+DEFAULT_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "occlusion", "attnlrp", "cp_lrp")
+#: Methods without a step-by-step Captum reference: only the engine is timed, and compared with saliency.
+NO_REFERENCE = frozenset({"attnlrp", "cp_lrp"})
 DEFAULT_SHAPES = ((10, 40, 2), (200, 20, 1))
 
 
@@ -312,6 +318,24 @@ def _row(method: str, shape: tuple[int, int, int], eng: dict, ref: dict) -> str:
     return line
 
 
+def print_versus_saliency(rows: list[dict]) -> None:
+    """Print each method's engine time and memory as a ratio to saliency's on the same shape (same run)."""
+    base = {tuple(r["shape"]): r["engine"] for r in rows if r["method"] == "saliency" and r.get("engine")}
+    others = [r for r in rows if r["method"] != "saliency" and r.get("engine") and tuple(r["shape"]) in base]
+    if not others:
+        return
+    header = f"{'method':<22}{'shape':>9}{'time / saliency':>17}{'peak RSS / saliency':>21}{'own MB / saliency':>19}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for row in others:
+        eng, sal = row["engine"], base[tuple(row["shape"])]
+        own = (eng["peak_rss_mb"] - eng["base_rss_mb"]) / max(sal["peak_rss_mb"] - sal["base_rss_mb"], 1e-9)
+        print(
+            f"{row['method']:<22}{'x'.join(map(str, row['shape'])):>9}{eng['time_s'] / sal['time_s']:>16.2f}x"
+            f"{eng['peak_rss_mb'] / sal['peak_rss_mb']:>20.2f}x{own:>18.2f}x",
+            flush=True,
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -371,6 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     header = f"{'method':<22}{'shape':>9}{'eng s':>9}{'ref s':>9}{'time':>8}{'eng MB':>9}{'ref MB':>9}{'peak':>8}"
     header += f"{'eng own':>8}{'ref own':>8}{'own':>8}"
+    print(f"inseq under test: {Path(__file__).resolve().parent.parent / 'inseq'} (checked in every worker's output)")
     print(header)
     print("-" * len(header))
     rows = []
@@ -379,14 +404,14 @@ def main(argv: list[str] | None = None) -> None:
             common = (method, shape, model_path, args.threads, args.n_steps, args.reference_positions, args.budgets)
             common += (args.reference_batching == "joint",)
             eng = measure("engine", *common) if "engine" in args.impls else None
-            ref = measure("reference", *common) if "reference" in args.impls else None
-            if eng is None or ref is None:
-                print(method, shape, json.dumps(eng or ref), flush=True)
-                continue
-            if not rows:
-                print(f"inseq under test: {eng['inseq']}")
-            print(_row(method, shape, eng, ref), flush=True)
+            with_ref = "reference" in args.impls and method not in NO_REFERENCE
+            ref = measure("reference", *common) if with_ref else None
             rows.append({"method": method, "shape": list(shape), "engine": eng, "reference": ref})
+            if eng is None or ref is None:
+                print(f"{method:<22}{'x'.join(map(str, shape)):>9}  {json.dumps(eng or ref)}", flush=True)
+                continue
+            print(_row(method, shape, eng, ref), flush=True)
+    print_versus_saliency(rows)
     if args.reference_positions:
         print(f"* reference timed on {args.reference_positions} positions per example and extrapolated (cost model)")
     if args.json:

@@ -10,17 +10,17 @@ Example:
 from __future__ import annotations
 
 from .attr import list_feature_attribution_methods, list_step_functions, register_step_function
+from .context import attribute_context
 from .data import (
     FeatureAttributionOutput,
     list_aggregation_functions,
     list_aggregators,
     merge_attributions,
-    show_attributions,
-    show_granular_attributions,
-    show_token_attributions,
 )
+from .evaluate import FaithfulnessOutput, evaluate, list_faithfulness_metrics
 from .explain import explain
 from .models import AttributionModel, list_supported_frameworks, load_model, register_model_config
+from .pipelines import attribute_dataset
 
 
 def get_version() -> str:
@@ -40,19 +40,24 @@ def get_version() -> str:
 
 
 def __getattr__(name: str):
-    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing, inseq.commands.
+    # Sub-packages with heavier imports load on first use: inseq.examples, inseq.testing, the views.
     import importlib
 
-    if name in ("examples", "testing", "commands", "faithfulness"):
+    if name in ("examples", "testing", "faithfulness"):
         return importlib.import_module(f".{name}", __name__)
-    if name == "attribute_context":
-        return importlib.import_module(".commands.attribute_context", __name__).attribute_context
+    if name in ("show_attributions", "show_granular_attributions", "show_token_attributions"):
+        return getattr(importlib.import_module(".viz", __name__), name)  # rich loads on first use
     raise AttributeError(f"module 'inseq' has no attribute {name!r}")
 
 
 __all__ = [
     "AttributionModel",
     "FeatureAttributionOutput",
+    "attribute_context",
+    "attribute_dataset",
+    "evaluate",
+    "FaithfulnessOutput",
+    "list_faithfulness_metrics",
     "explain",
     "get_version",
     "list_aggregation_functions",

@@ -3,7 +3,8 @@
 Two models are trained from scratch on the synthetic tasks of :mod:`inseq.examples.tasks`, each with a word-level
 tokenizer trained with the ``tokenizers`` library (so every name or word is a single token):
 
-* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI and copy sentences, each followed by ``<|endoftext|>``.
+* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI and copy sentences, each followed by ``<|endoftext|>``
+  (``--kv-fraction`` adds key-value retrieval sentences to the mix; the shipped model is trained without them).
 * ``toy-marian-translation``: a 2+2-layer Marian encoder-decoder trained on Vesk -> Tolu word-by-word translation.
 
 Each model trains in a few minutes on one CPU thread with fixed seeds and deterministic algorithms; the script then
@@ -225,10 +226,11 @@ def train_gpt2(
     n_inner: int = 512,
     ioi_fraction: float = 0.5,
     label_smoothing: float = 0.0,
+    kv_fraction: float = 0.0,
 ) -> dict[str, object]:
     print(f"Training {GPT2_NAME} ({steps} steps)")
     set_determinism(seed)
-    examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction)
+    examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction, kv_fraction=kv_fraction)
     raw = train_word_tokenizer(
         (ex.text for ex in examples),
         special_tokens=[EOT],
@@ -286,7 +288,11 @@ def train_gpt2(
         "accuracy_copy": causal_accuracy(model, tokenizer, eval_set("copy")),
         "faithfulness_ioi": causal_faithfulness(model, tokenizer, eval_set("ioi", FAITHFULNESS_SIZE)),
         "faithfulness_copy": causal_faithfulness(model, tokenizer, eval_set("copy", FAITHFULNESS_SIZE)),
+        "mix": {"ioi": ioi_fraction, "kv": kv_fraction, "copy": 1 - ioi_fraction - kv_fraction},
     }
+    if kv_fraction > 0:
+        results["accuracy_kv"] = causal_accuracy(model, tokenizer, eval_set("kv"))
+        results["faithfulness_kv"] = causal_faithfulness(model, tokenizer, eval_set("kv", FAITHFULNESS_SIZE))
     write_gpt2_card(folder, results)
     results["size_mb"] = round(model_size_mb(folder), 2)
     return results
@@ -451,6 +457,24 @@ def _methods_table(scores: dict[str, float], header: str) -> str:
     return "\n".join(lines)
 
 
+def _mix(r: dict[str, object]) -> str:
+    mix = r.get("mix") or {"ioi": 0.5, "kv": 0.0, "copy": 0.5}
+    if not mix["kv"] and mix["ioi"] == 0.5:  # type: ignore[index]
+        return "half IOI,\nhalf copy"
+    return ", ".join(f"{100 * v:.0f}% {k}" for k, v in mix.items() if v)  # type: ignore[union-attr]
+
+
+def _kv_accuracy_row(r: dict[str, object]) -> str:
+    return f"\n| key-value (100 examples) | {r['accuracy_kv']:.2f} |" if "accuracy_kv" in r else ""
+
+
+def _kv_faithfulness_section(r: dict[str, object]) -> str:
+    if "faithfulness_kv" not in r:
+        return ""
+    table = _methods_table(r["faithfulness_kv"], "top-1 on gold token")  # type: ignore[arg-type]
+    return f"\nKey-value retrieval ({FAITHFULNESS_SIZE} examples):\n\n{table}\n"
+
+
 def write_gpt2_card(folder: Path, r: dict[str, object]) -> None:
     card = f"""---
 library_name: transformers
@@ -485,7 +509,7 @@ The generators, the gold annotations and the held-in evaluation sets are in `ins
 | task | greedy exact match (target + EOS) |
 |---|---|
 | IOI (100 examples) | {r["accuracy_ioi"]:.2f} |
-| copy (100 examples) | {r["accuracy_copy"]:.2f} |
+| copy (100 examples) | {r["accuracy_copy"]:.2f} |{_kv_accuracy_row(r)}
 
 Faithfulness of plain-torch gradient attributions with respect to the input embeddings, attributing the
 probability of the first generated token, scores aggregated with the L2 norm over the hidden size (integrated
@@ -499,7 +523,7 @@ IOI ({FAITHFULNESS_SIZE} examples):
 Copy ({FAITHFULNESS_SIZE} examples):
 
 {_methods_table(r["faithfulness_copy"], "top-1 on gold token")}
-
+{_kv_faithfulness_section(r)}
 On IOI, most of the other peaks of saliency and input x gradient are on the repeated subject name (` John` in the
 example above): it is causally needed, since it is what rules that name out as the answer. Integrated gradients
 (zero baseline) mostly peaks on the last prompt token (` to`). For saliency and input x gradient, the copy task
@@ -507,8 +531,7 @@ gives the cleanest single-token gold attribution.
 
 ## Training
 
-{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences (half IOI,
-half copy), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
+{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences ({_mix(r)}), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
 ({_minutes(r["train_seconds"])} on a shared 2-core machine). Reproduce with:
 
 ```bash
@@ -617,6 +640,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpt2-mlp", type=int, default=512, help="GPT-2 MLP inner size")
     parser.add_argument("--ioi-fraction", type=float, default=0.5)
+    parser.add_argument("--kv-fraction", type=float, default=0.0, help="Share of key-value retrieval sentences")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--faithfulness-size", type=int, default=100)
     args = parser.parse_args()
@@ -631,6 +655,7 @@ def main() -> None:
             n_inner=args.gpt2_mlp,
             ioi_fraction=args.ioi_fraction,
             label_smoothing=args.label_smoothing,
+            kv_fraction=args.kv_fraction,
         )
         print(json.dumps(results[GPT2_NAME], indent=2))
     if args.model in ("marian", "all"):

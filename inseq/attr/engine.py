@@ -19,6 +19,7 @@ import torch
 
 from ..utils.budgets import get_budgets
 from .step_functions import StepFunction, StepFunctionArgs, get_step_function
+from .validation import check_step_output
 
 if TYPE_CHECKING:
     from ..data.batch import AttributionBatch
@@ -199,7 +200,7 @@ class TargetScorer:
         rows, k = logits.shape[:2]
         args = build_step_args(self.model, self.batch, logits, p0, p1, repeat, self.contrast, self.grid_start, True)
         args.recompute_logits = recompute
-        return self.fn(args, **self.fn_kwargs).reshape(rows, k)
+        return check_step_output(self.fn, self.fn(args, **self.fn_kwargs), rows * k, True).reshape(rows, k)
 
 
 def build_step_args(
@@ -268,7 +269,9 @@ def compute_step_scores(
             args = build_step_args(ctx.model, batch, logits, p0, p1, 1, contrast, ctx.grid_start)
             args.recompute_logits = recompute
             for name in step_scores:
-                values = get_step_function(name)(args, **step_scores_args.get(name, {}))
+                values = check_step_output(
+                    name, get_step_function(name)(args, **step_scores_args.get(name, {})), len(args.target_ids)
+                )
                 out[name][:, ctx.grid_columns(p0, p1)] = values.reshape(batch.size, p1 - p0).float().cpu()
     return out
 

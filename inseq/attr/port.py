@@ -124,6 +124,7 @@ class AttributionModelPort(Protocol):
         generation_args: dict[str, Any],
         skip_special_tokens: bool = False,
         generate_from_target_prefix: bool = False,
+        truncate_inputs: bool = False,
     ) -> list[Example]:
         """Tokenise inputs and generate (or tokenise the given) targets."""
         ...

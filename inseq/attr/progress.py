@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..data.batch import AttributionBatch
 
 
 class _Tracker:
-    def __init__(self, progress: Progress | None, method: str) -> None:
+    def __init__(self, progress: Any, method: str) -> None:
         self.progress = progress
         self.method = method
 
@@ -32,6 +30,8 @@ def attribution_progress(show: bool, method: str) -> Iterator[_Tracker]:
     if not show:
         yield _Tracker(None, method)
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # on first use
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         yield _Tracker(progress, method)

@@ -19,6 +19,7 @@ from .step_functions import (
     get_step_function,
     is_contrastive_step_function,
 )
+from .validation import validate_attribute_params
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput
@@ -66,10 +67,12 @@ class AttributionRequest:
     attributed_fn_args: dict[str, Any] = field(default_factory=dict)
     step_scores_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     contrast_args: dict[str, Any] = field(default_factory=dict)
+    truncate_inputs: bool = False
 
     @classmethod
     def build(cls, model: AttributionModel, **params: Any) -> AttributionRequest:
         """Validate the parameters of ``attribute()`` and route its ``**kwargs``."""
+        params = validate_attribute_params(params, model)
         kwargs = dict(params.pop("kwargs"))
         inputs = _as_text_list("input_texts", params.pop("input_texts"))
         if not inputs:
@@ -187,6 +190,7 @@ def run_attribution(
         request.generation_args,
         request.skip_special_tokens,
         request.generate_from_target_prefix,
+        truncate_inputs=request.truncate_inputs,
     )
     size = request.batch_size or len(examples)
     groups = [list(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]

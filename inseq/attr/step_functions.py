@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 import torch.nn.functional as F
 
+from ..data.aggregation_functions import check_step_score_aggregation, register_step_score_aggregation
+from ..utils.checks import check_bool
 from ..utils.registry import Registry
 
 if TYPE_CHECKING:
@@ -237,24 +239,24 @@ def top_p_size_fn(args: StepFunctionArgs, top_p: float) -> torch.Tensor:
     return ((probs.cumsum(-1) - probs) < top_p).sum(-1).float()
 
 
-_BUILTINS: dict[str, StepFunction] = {
-    "logit": logit_fn,
-    "probability": probability_fn,
-    "entropy": entropy_fn,
-    "crossentropy": crossentropy_fn,
-    "perplexity": perplexity_fn,
-    "contrast_logits": contrast_logits_fn,
-    "contrast_prob": contrast_prob_fn,
-    "contrast_logits_diff": contrast_logits_diff_fn,
-    "contrast_prob_diff": contrast_prob_diff_fn,
-    "pcxmi": pcxmi_fn,
-    "kl_divergence": kl_divergence_fn,
-    "in_context_pvi": in_context_pvi_fn,
-    "mc_dropout_prob_avg": mc_dropout_prob_avg_fn,
-    "top_p_size": top_p_size_fn,
+#: Built-in step functions with the aggregation rule of each under span aggregation (None: left unmerged).
+_BUILTINS: dict[str, tuple[StepFunction, str | None]] = {
+    "logit": (logit_fn, None),
+    "probability": (probability_fn, "prod"),
+    "entropy": (entropy_fn, "sum"),
+    "crossentropy": (crossentropy_fn, "sum"),
+    "perplexity": (perplexity_fn, "prod"),
+    "contrast_logits": (contrast_logits_fn, None),
+    "contrast_prob": (contrast_prob_fn, "prod"),
+    "contrast_logits_diff": (contrast_logits_diff_fn, None),
+    "contrast_prob_diff": (contrast_prob_diff_fn, "prod"),
+    "pcxmi": (pcxmi_fn, "sum"),
+    "kl_divergence": (kl_divergence_fn, "sum"),
+    "in_context_pvi": (in_context_pvi_fn, None),
+    "mc_dropout_prob_avg": (mc_dropout_prob_avg_fn, "prod"),
+    "top_p_size": (top_p_size_fn, None),
 }
-for _name, _fn in _BUILTINS.items():
-    STEP_SCORES_MAP.register(_name, _fn)
+
 
 #: Step functions comparing against contrastive inputs: they accept the ``contrast_*`` keyword arguments.
 CONTRASTIVE_STEP_FUNCTIONS = (
@@ -320,8 +322,18 @@ def register_step_function(
     """
     if not callable(fn):
         raise TypeError(f"A step function must be callable, got {type(fn).__name__}.")
+    if not isinstance(identifier, str) or not identifier:
+        raise ValueError(f"A step function identifier must be a non-empty string, got {identifier!r}.")
+    check_bool("overwrite", overwrite)
+    if identifier in STEP_SCORES_MAP and not overwrite:
+        raise ValueError(f"Step function {identifier!r} is already registered. Use overwrite=True to replace it.")
+    if aggregate_map:
+        check_step_score_aggregation(identifier, aggregate_map, overwrite=True)
+    # everything is validated: the two registrations below cannot fail half-way
     STEP_SCORES_MAP.register(identifier, fn, overwrite=overwrite)
     if aggregate_map:
-        from ..data.aggregation_functions import register_step_score_aggregation
-
         register_step_score_aggregation(identifier, aggregate_map, overwrite=True)
+
+
+for _name, (_fn, _rule) in _BUILTINS.items():
+    register_step_function(_fn, _name, {"spans": _rule} if _rule else None)

@@ -20,14 +20,16 @@ import sys
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..utils.errors import InseqError
 from .cli_args import InseqArgumentParser, namespace_to_dataclasses
 
 if TYPE_CHECKING:
     from ..models import AttributionModel
 
 
-class CommandError(Exception):
-    """An error to report on one line, without a traceback (exit code 1)."""
+#: An error reported on one line, without a traceback (exit code 1). It is the library's own error base class, so
+#: that errors raised by the library (e.g. :class:`inseq.context.ContextAttributionError`) are reported alike.
+CommandError = InseqError
 
 
 class BaseCLICommand(ABC):
@@ -110,3 +112,25 @@ def load_model_or_fail(
 def report_error(prog: str, err: BaseException) -> None:
     """Print ``<prog>: error: <message>`` on one line of stderr."""
     print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+
+
+def evaluate_saved(model: Any, out: Any, metrics: list[str], save_path: str | None) -> None:
+    """``--evaluate``: measure the faithfulness of ``out`` and save it next to the attributions saved at ``save_path``.
+
+    Example:
+        >>> evaluate_saved(model, out, ["comprehensiveness"], "out.json")  # doctest: +SKIP
+    """
+    from ..evaluate import evaluate_and_save, faithfulness_path, list_faithfulness_metrics
+
+    if not save_path:
+        raise CommandError("--evaluate writes its metrics next to the saved attributions: pass --save_path too.")
+    chosen = None if metrics == ["all"] else list(metrics)
+    unknown = sorted(set(chosen or []) - set(list_faithfulness_metrics()))
+    if unknown:
+        raise CommandError(
+            f"Unknown faithfulness metric(s) {unknown} for --evaluate; valid: all, {', '.join(list_faithfulness_metrics())}."
+        )
+    path = faithfulness_path(save_path)
+    result = evaluate_and_save(model, out, chosen, path)
+    print(result.format())
+    print(f"Saved faithfulness metrics to {path}")

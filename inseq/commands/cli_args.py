@@ -35,60 +35,24 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NoReturn, TypeVar
+
+from ..utils.options import cli_arg
+
+__all__ = [
+    "InseqArgumentParser",
+    "cli_arg",
+    "dataclass_from_kwargs",
+    "json_dict",
+    "namespace_to_dataclasses",
+    "string_to_bool",
+]
 
 T = TypeVar("T")
 
 _TRUE = {"true", "yes", "y", "1", "t", "on"}
 _FALSE = {"false", "no", "n", "0", "f", "off"}
-
-
-def cli_arg(
-    default: Any = dataclasses.MISSING,
-    *,
-    aliases: Sequence[str] | None = None,
-    help: str = "",
-    choices: Iterable[Any] | Callable[[], Iterable[Any]] | None = None,
-    default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
-    required: bool = False,
-    metavar: str | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Declare a dataclass field that is also a command-line option.
-
-    Args:
-        default: Default value of the field.
-        aliases: Other option strings (``["-m"]``, ``["--dev"]``).
-        help: Help text shown by ``--help``.
-        choices: Allowed values, or a callable returning them (evaluated when the parser is built).
-        default_factory: Factory for mutable or computed defaults (lists, dicts, the default device).
-        required: Whether the option must be given on the command line.
-        metavar: Name of the value in the help text.
-        **kwargs: Other ``dataclasses.field`` arguments.
-
-    Returns:
-        A ``dataclasses.Field``.
-
-    Example:
-        >>> from dataclasses import dataclass, fields
-        >>> @dataclass
-        ... class Args:
-        ...     size: int = cli_arg(default=8, aliases=["-bs"], help="Batch size.")
-        >>> fields(Args)[0].metadata["aliases"]
-        ['-bs']
-    """
-    metadata = dict(kwargs.pop("metadata", None) or {})
-    metadata.update(
-        {"aliases": list(aliases or []), "help": help, "choices": choices, "required": required, "metavar": metavar}
-    )
-    if default is dataclasses.MISSING and default_factory is dataclasses.MISSING and not required:
-        default = None
-    if default_factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=default_factory, metadata=metadata, **kwargs)
-    if default is dataclasses.MISSING:  # required field: the dataclass still needs a default to allow inheritance
-        default = None
-    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def string_to_bool(value: str | bool) -> bool:

@@ -30,7 +30,6 @@ from .attribution import (
     MultiDimensionalFeatureAttributionStepOutput,
     merge_attributions,
 )
-from .viz import show_attributions, show_granular_attributions, show_token_attributions
 
 __all__ = [
     "AggregationFunction",
@@ -61,3 +60,12 @@ __all__ = [
     "show_granular_attributions",
     "show_token_attributions",
 ]
+
+
+def __getattr__(name: str):
+    # the views load lazily (rich, matplotlib), on first use of one of these names
+    if name in ("show_attributions", "show_granular_attributions", "show_token_attributions"):
+        from . import viz
+
+        return getattr(viz, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

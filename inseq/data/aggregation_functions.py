@@ -201,24 +201,14 @@ def get_aggregation_function(fn: str | Callable[..., torch.Tensor]) -> Callable[
 
 
 # Default per-field, per-aggregator-family functions. Only span-like aggregators (family "spans") consult the
-# step-score entries; the "scores" family leaves step scores unchanged. Sequence outputs copy this map at creation
-# time, so later registrations never leak into existing objects and objects never write back into it.
+# step-score entries; the "scores" family leaves step scores unchanged. The step-score rules are not written here:
+# each step function brings its own when it is registered (``inseq.register_step_function(..., aggregate_map=)``),
+# through :func:`register_step_score_aggregation`. Sequence outputs copy this map at creation time, so later
+# registrations never leak into existing objects and objects never write back into it.
 _DEFAULT_AGGREGATE_MAP: dict[str, dict[str, Any]] = {
     "source_attributions": {"spans": "absmax"},
     "target_attributions": {"spans": "absmax"},
-    "step_scores": {
-        "spans": {
-            "probability": "prod",
-            "entropy": "sum",
-            "crossentropy": "sum",
-            "perplexity": "prod",
-            "contrast_prob_diff": "prod",
-            "contrast_prob": "prod",
-            "pcxmi": "sum",
-            "kl_divergence": "sum",
-            "mc_dropout_prob_avg": "prod",
-        }
-    },
+    "step_scores": {"spans": {}},
 }
 
 
@@ -248,6 +238,23 @@ def register_step_score_aggregation(step_fn_id: str, aggregate_map: dict[str, st
         >>> default_aggregate_map()["step_scores"]["spans"]["my_score"]
         'sum'
     """
+    check_step_score_aggregation(step_fn_id, aggregate_map, overwrite)
+    step_map = _DEFAULT_AGGREGATE_MAP["step_scores"]
+    for family, fn_id in aggregate_map.items():
+        step_map.setdefault(family, {})[step_fn_id] = fn_id
+
+
+def check_step_score_aggregation(step_fn_id: str, aggregate_map: dict[str, Any], overwrite: bool = False) -> None:
+    """Validate a step score's aggregation rules without registering them (see :func:`register_step_score_aggregation`).
+
+    Example:
+        >>> check_step_score_aggregation("my_score", {"spans": "sum"})
+    """
+    if not isinstance(aggregate_map, dict):
+        raise TypeError(
+            f"aggregate_map for {step_fn_id!r} must be a dict of aggregator family -> aggregation function id, got "
+            f"{type(aggregate_map).__name__}."
+        )
     step_map = _DEFAULT_AGGREGATE_MAP["step_scores"]
     for family, fn_id in aggregate_map.items():
         if not callable(fn_id) and fn_id not in AGGREGATION_FUNCTIONS:
@@ -259,5 +266,3 @@ def register_step_score_aggregation(step_fn_id: str, aggregate_map: dict[str, st
             raise ValueError(
                 f"Step score {step_fn_id!r} already has an aggregation for family {family!r}. Use overwrite=True."
             )
-    for family, fn_id in aggregate_map.items():
-        step_map.setdefault(family, {})[step_fn_id] = fn_id

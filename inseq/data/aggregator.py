@@ -23,10 +23,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from ..utils.errors import OutOfRangeError
 from ..utils.registry import Registry
 from ..utils.typing import TokenWithId
 from .aggregation_functions import AGGREGATION_FUNCTIONS, get_aggregation_function
 from .attribution import FeatureAttributionSequenceOutput, _replace
+from .validation import check_aggregate_kwargs, check_aggregation_result
 from .word_spans import get_split_spans, get_word_spans
 
 __all__ = [
@@ -60,10 +62,12 @@ def _call_fn(fn: Callable[..., torch.Tensor], tensor: torch.Tensor, dim: int, kw
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        return fn(tensor, dim)
+        return check_aggregation_result(fn, fn(tensor, dim), tensor, dim)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(tensor, dim, **kwargs)
-    return fn(tensor, dim, **{k: v for k, v in kwargs.items() if k in params})
+        return check_aggregation_result(fn, fn(tensor, dim, **kwargs), tensor, dim)
+    return check_aggregation_result(
+        fn, fn(tensor, dim, **{k: v for k, v in kwargs.items() if k in params}), tensor, dim
+    )
 
 
 def _split_joint(
@@ -235,14 +239,14 @@ class SequenceAttributionAggregator(Aggregator):
             return _call_fn(fn, tensor, -1, kwargs)
         if isinstance(select_idx, int):
             if not -size <= select_idx < size:
-                raise IndexError(f"select_idx {select_idx} is out of range for a last dimension of size {size}.")
+                raise OutOfRangeError(f"select_idx {select_idx} is out of range for a last dimension of size {size}.")
             return tensor[..., select_idx]
         if isinstance(select_idx, tuple) and len(select_idx) == 2:
             (start, end) = validate_spans([select_idx], size, "select_idx")[0]
             return _call_fn(fn, tensor[..., start:end], -1, kwargs)
         indices = list(select_idx)
         if not indices or any(not -size <= i < size for i in indices):
-            raise IndexError(f"select_idx {select_idx!r} must be non-empty indices in [-{size}, {size}).")
+            raise OutOfRangeError(f"select_idx {select_idx!r} must be non-empty indices in [-{size}, {size}).")
         return _call_fn(fn, tensor[..., indices], -1, kwargs)
 
     @classmethod
@@ -469,7 +473,7 @@ class PairAggregator(Aggregator):
     @classmethod
     def pre_aggregate_hook(cls, attr: Attr, paired_attr: Any = None, **kwargs: Any) -> None:
         if not isinstance(paired_attr, FeatureAttributionSequenceOutput):
-            raise ValueError(f"The 'pair' aggregator needs paired_attr=<sequence output>, got {type(paired_attr)}.")
+            raise ValueError(f"The 'pair' aggregator needs paired_attr=<sequence output>, got {paired_attr!r:.60}.")
         for name in ("source_attributions", "target_attributions"):
             a, b = getattr(attr, name), getattr(paired_attr, name)
             if (a is None) != (b is None) or (a is not None and a.shape != b.shape):
@@ -649,6 +653,7 @@ class AggregatorPipeline:
     ) -> Attr:
         """Apply every step; post-aggregation checks of all steps run once on the final result."""
         kwargs.pop("aggregate_fn", None)
+        check_aggregate_kwargs(self.steps, kwargs)
         if not self.steps:
             return copy.deepcopy(attr)
         for cls, fn in self.steps:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..utils.errors import LengthMismatchError
+from ..utils.checks import check_index
+from ..utils.errors import LengthMismatchError, UnknownStepScoreError
 from ..utils.typing import TokenWithId
 from .aggregation_functions import default_aggregate_map
 from .data_utils import fields_equal, public_fields, to_float32
@@ -230,6 +231,7 @@ class FeatureAttributionSequenceOutput:
         """
         if isinstance(index, int):
             length = len(self.source) if self.source_attributions is not None else self.attr_pos_start
+            check_index("Sequence output (attributed tokens)", index, length)
             start = index + length if index < 0 else index
             index = slice(start, start + 1)
         if not isinstance(index, slice) or index.step not in (None, 1):
@@ -292,7 +294,9 @@ class FeatureAttributionSequenceOutput:
             KeyError: if ``step_fn_id`` is not one of the step scores.
         """
         if step_fn_id not in self.step_scores:
-            raise KeyError(f"Step score {step_fn_id!r} not found. Available: {', '.join(self.step_scores) or 'none'}.")
+            raise UnknownStepScoreError(
+                f"Step score {step_fn_id!r} not found. Available: {', '.join(self.step_scores) or 'none'}."
+            )
         aggregated = self.aggregate()
         weights = self.step_scores[step_fn_id].unsqueeze(0)
         if aggregated.source_attributions is not None:
@@ -378,31 +382,129 @@ class FeatureAttributionSequenceOutput:
         aggregator: AggregatorSpec = None,
         do_aggregation: bool = True,
         **kwargs: Any,
-    ) -> str | None:
+    ) -> Any:
         """Aggregate (with ``aggregator`` or the default) and show a heatmap (rich console or notebook HTML).
 
+        When the result still has extra dimensions, the granular view is shown instead (as in inseq 0.7).
+
         Returns:
-            The HTML string when ``return_html`` is True, else None.
+            The HTML string when ``return_html``, a matplotlib figure when ``return_figure``, else None.
+
+        Example:
+            >>> html = seq.show(display=False, return_html=True)  # doctest: +SKIP
         """
-        from ..viz import show_attributions
+        from ..viz import show_attributions, show_granular_attributions
 
         attr = self.aggregate(aggregator, **kwargs) if do_aggregation else self
+        if return_figure:
+            if return_html:
+                raise ValueError("return_html and return_figure are mutually exclusive.")
+            return attr.plot(min_val=min_val, max_val=max_val, do_aggregation=False)
+        if attr.attributions_ndim > 2:
+            return show_granular_attributions(
+                attr, max_show_size or 20, min_val, max_val, show_dim, slice_dims, display, return_html
+            )
         return show_attributions(attr, min_val=min_val, max_val=max_val, display=display, return_html=return_html)
 
-    def show_granular(self, *args: Any, **kwargs: Any) -> str | None:
-        """Fallback for inseq's treescope granular view: shows the default-aggregated 2-D heatmap."""
+    def show_granular(
+        self,
+        min_val: float | None = None,
+        max_val: float | None = None,
+        max_show_size: int = 20,
+        show_dim: int | str | None = None,
+        slice_dims: dict | None = None,
+        display: bool = True,
+        return_html: bool = False,
+        return_figure: bool = False,
+        aggregator: AggregatorSpec = None,
+        do_aggregation: bool = False,
+        **kwargs: Any,
+    ) -> str | None:
+        """Granular view: the N-D attributions with their extra dimensions selectable (sliders, ``show_dim``).
+
+        See :func:`inseq.viz.show_granular_attributions`. No aggregation unless ``do_aggregation=True``.
+
+        Example:
+            >>> html = seq.show_granular(display=False, return_html=True, show_dim="Attention Head")  # doctest: +SKIP
+        """
         from ..viz import show_granular_attributions
 
-        return show_granular_attributions(self, *args, **kwargs)
+        attr = self.aggregate(aggregator, **kwargs) if do_aggregation else self
+        return show_granular_attributions(
+            attr, max_show_size, min_val, max_val, show_dim, slice_dims, display, return_html, return_figure
+        )
 
-    def show_tokens(self, *args: Any, **kwargs: Any) -> str | None:
-        """Fallback for inseq's treescope token view: shows the default-aggregated 2-D heatmap."""
+    def show_tokens(
+        self,
+        min_val: float | None = None,
+        max_val: float | None = None,
+        display: bool = True,
+        return_html: bool = False,
+        return_figure: bool = False,
+        replace_char: dict[str, str] | None = None,
+        wrap_after: int | str | list[str] | tuple[str, ...] | None = None,
+        step_score_highlight: str | None = None,
+        aggregator: AggregatorSpec = None,
+        do_aggregation: bool = True,
+        **kwargs: Any,
+    ) -> str | None:
+        """Token view: the generated text, each token expandable into its highlighted source and target.
+
+        See :func:`inseq.viz.show_token_attributions`.
+
+        Example:
+            >>> html = seq.show_tokens(display=False, return_html=True, replace_char={"Ġ": " "})  # doctest: +SKIP
+        """
         from ..viz import show_token_attributions
 
-        return show_token_attributions(self, *args, **kwargs)
+        attr = self.aggregate(aggregator, **kwargs) if do_aggregation else self
+        return show_token_attributions(
+            attr, min_val, max_val, display, return_html, return_figure, replace_char, wrap_after, step_score_highlight
+        )
+
+    def plot(
+        self,
+        min_val: float | None = None,
+        max_val: float | None = None,
+        aggregator: AggregatorSpec = None,
+        do_aggregation: bool = True,
+        replace_char: dict[str, str] | None = None,
+        annotate: bool | None = None,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A matplotlib ``Figure``: token heatmaps with a colour bar and the step scores as strips.
+
+        See :func:`inseq.viz.plot_attributions`; ``kwargs`` go to :meth:`aggregate`.
+
+        Example:
+            >>> seq.plot().savefig("attributions.png")  # doctest: +SKIP
+        """
+        from ..viz import plot_attributions
+
+        attr = self.aggregate(aggregator, **kwargs) if do_aggregation else self
+        return plot_attributions(attr, min_val, max_val, replace_char=replace_char, annotate=annotate, title=title)
+
+    def _repr_html_(self) -> str:
+        from ..viz import show_attributions
+
+        return show_attributions(self, display=False, return_html=True) or ""
+
+    def __repr__(self) -> str:
+        parts = [f"{len(self.source)} source tokens", f"{len(self.target)} target tokens"]
+        parts.append(f"{self.num_steps} attributed steps ({self.attr_pos_start}..{self.attr_pos_end})")
+        for name, tensor in (
+            ("source_attributions", self.source_attributions),
+            ("target_attributions", self.target_attributions),
+        ):
+            if tensor is not None:
+                parts.append(f"{name}={list(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}")
+        if self.step_scores:
+            parts.append(f"step_scores={list(self.step_scores)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class GranularFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
     """Sequence output with a hidden-size last dimension (gradient methods); default aggregation ``"vnorm"``."""
 
@@ -417,7 +519,7 @@ class GranularFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput)
         return agg_map
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class CoarseFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
     """Sequence output already 2-D (e.g. occlusion); the default aggregation does nothing."""
 
@@ -425,7 +527,7 @@ class CoarseFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
         return []
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class MultiDimensionalFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
     """Sequence output with model-internal extra dims (attention: layers, heads); default: one ``"mean"`` per dim."""
 
@@ -552,6 +654,7 @@ class FeatureAttributionOutput:
             self.info = {}
 
     def __getitem__(self, index: int | slice) -> Any:
+        check_index("FeatureAttributionOutput", index, len(self.sequence_attributions))
         return self.sequence_attributions[index]
 
     def __len__(self) -> int:
@@ -630,29 +733,152 @@ class FeatureAttributionOutput:
         self,
         min_val: float | None = None,
         max_val: float | None = None,
+        max_show_size: int | None = None,
+        show_dim: int | str | None = None,
+        slice_dims: dict | None = None,
         display: bool = True,
         return_html: bool = False,
+        return_figure: bool = False,
+        aggregator: AggregatorSpec = None,
+        do_aggregation: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Show every sequence in one view (shared colour scale, metadata header from ``info``).
+
+        Returns:
+            The HTML when ``return_html``, a list of matplotlib figures when ``return_figure``, else None.
+
+        Example:
+            >>> html = out.show(display=False, return_html=True)  # doctest: +SKIP
+        """
+        from ..viz import show_attributions, show_granular_attributions
+
+        seqs = [s.aggregate(aggregator, **kwargs) if do_aggregation else s for s in self.sequence_attributions]
+        if return_figure:
+            if return_html:
+                raise ValueError("return_html and return_figure are mutually exclusive.")
+            return [s.plot(min_val=min_val, max_val=max_val, do_aggregation=False) for s in seqs]
+        if any(s.attributions_ndim > 2 for s in seqs):
+            return show_granular_attributions(
+                seqs, max_show_size or 20, min_val, max_val, show_dim, slice_dims, display, return_html, info=self.info
+            )
+        return show_attributions(
+            seqs, min_val=min_val, max_val=max_val, display=display, return_html=return_html, info=self.info
+        )
+
+    def show_granular(
+        self,
+        min_val: float | None = None,
+        max_val: float | None = None,
+        max_show_size: int = 20,
+        show_dim: int | str | None = None,
+        slice_dims: dict | None = None,
+        display: bool = True,
+        return_html: bool = False,
+        return_figure: bool = False,
+        aggregator: AggregatorSpec = None,
+        do_aggregation: bool = False,
+        **kwargs: Any,
+    ) -> str | None:
+        """Granular view of every sequence; see :meth:`FeatureAttributionSequenceOutput.show_granular`.
+
+        Example:
+            >>> html = out.show_granular(display=False, return_html=True)  # doctest: +SKIP
+        """
+        from ..viz import show_granular_attributions
+
+        seqs = [s.aggregate(aggregator, **kwargs) if do_aggregation else s for s in self.sequence_attributions]
+        return show_granular_attributions(
+            seqs,
+            max_show_size,
+            min_val,
+            max_val,
+            show_dim,
+            slice_dims,
+            display,
+            return_html,
+            return_figure,
+            info=self.info,
+        )
+
+    def show_tokens(
+        self,
+        min_val: float | None = None,
+        max_val: float | None = None,
+        display: bool = True,
+        return_html: bool = False,
+        return_figure: bool = False,
+        replace_char: dict[str, str] | None = None,
+        wrap_after: int | str | list[str] | tuple[str, ...] | None = None,
+        step_score_highlight: str | None = None,
         aggregator: AggregatorSpec = None,
         do_aggregation: bool = True,
         **kwargs: Any,
     ) -> str | None:
-        """Show every sequence in one view (shared colour scale). Returns the HTML when ``return_html``."""
-        from ..viz import show_attributions
+        """Token view of every sequence; see :meth:`FeatureAttributionSequenceOutput.show_tokens`.
 
-        seqs = [s.aggregate(aggregator, **kwargs) if do_aggregation else s for s in self.sequence_attributions]
-        return show_attributions(seqs, min_val=min_val, max_val=max_val, display=display, return_html=return_html)
-
-    def show_granular(self, *args: Any, **kwargs: Any) -> str | None:
-        """Fallback granular view (default-aggregated 2-D heatmaps); see :func:`inseq.viz.show_granular_attributions`."""
-        from ..viz import show_granular_attributions
-
-        return show_granular_attributions(self.sequence_attributions, *args, **kwargs)
-
-    def show_tokens(self, *args: Any, **kwargs: Any) -> str | None:
-        """Fallback token view (default-aggregated 2-D heatmaps); see :func:`inseq.viz.show_token_attributions`."""
+        Example:
+            >>> html = out.show_tokens(display=False, return_html=True, step_score_highlight="probability")  # doctest: +SKIP
+        """
         from ..viz import show_token_attributions
 
-        return show_token_attributions(self.sequence_attributions, *args, **kwargs)
+        seqs = [s.aggregate(aggregator, **kwargs) if do_aggregation else s for s in self.sequence_attributions]
+        return show_token_attributions(
+            seqs,
+            min_val,
+            max_val,
+            display,
+            return_html,
+            return_figure,
+            replace_char,
+            wrap_after,
+            step_score_highlight,
+            info=self.info,
+        )
+
+    def plot(self, **kwargs: Any) -> list[Any]:
+        """One matplotlib ``Figure`` per sequence (see :meth:`FeatureAttributionSequenceOutput.plot`).
+
+        Example:
+            >>> figures = out.plot()  # doctest: +SKIP
+        """
+        return [seq.plot(**kwargs) for seq in self.sequence_attributions]
+
+    def save_plots(
+        self, directory: str | PathLike, fmt: str = "png", dpi: int = 150, prefix: str = "sequence", **kwargs: Any
+    ) -> list[Any]:
+        """Save every sequence's figure as ``<directory>/<prefix>_<i>.<fmt>`` (png, svg or pdf); returns the paths.
+
+        ``kwargs`` go to :meth:`FeatureAttributionSequenceOutput.plot`.
+
+        Example:
+            >>> out.save_plots("figures", fmt="pdf")  # doctest: +SKIP
+        """
+        from ..viz.figure import FORMATS
+
+        if fmt not in FORMATS:
+            raise ValueError(f"Unsupported figure format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+        from pathlib import Path
+
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for idx, seq in enumerate(self.sequence_attributions):
+            path = folder / f"{prefix}_{idx}.{fmt}"
+            seq.plot(**kwargs).savefig(path, format=fmt, dpi=dpi)
+            paths.append(path)
+        return paths
+
+    def _repr_html_(self) -> str:
+        return self.show(display=False, return_html=True) or ""
+
+    def __repr__(self) -> str:
+        info = [f"{k}={self.info[k]!r}" for k in ("model_name", "attribution_method") if self.info.get(k)]
+        seqs = [repr(s) for s in self.sequence_attributions[:3]]
+        if len(self.sequence_attributions) > 3:
+            seqs.append(f"... {len(self.sequence_attributions) - 3} more")
+        body = ", ".join([f"{len(self)} sequences", *info])
+        return f"{type(self).__name__}({body}, sequence_attributions=[{', '.join(seqs)}])"
 
     def weight_attributions(self, step_fn_id: str) -> None:
         """Weight every sequence's attributions by a step score, in place (returns None, as in inseq)."""

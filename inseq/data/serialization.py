@@ -42,10 +42,15 @@ import torch
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from ..utils.checks import check_bool, check_path
+from ..utils.errors import AttributionFileError
 from ..utils.typing import TokenWithId
 from . import attribution as attribution_module
 from .attribution import FeatureAttributionOutput, FeatureAttributionSequenceOutput, FeatureAttributionStepOutput
 from .data_utils import public_fields
+from .files import clean_stale_temps, default_file_mode, temp_prefix
+from .schema import check_fields, json_depth_error, read_limited
+from .validation import check_save_args
 
 __all__ = ["ALLOWED_INSTANCE_TYPES", "SCORES_PRECISIONS", "load_attributions", "save_attributions"]
 
@@ -162,7 +167,15 @@ def save_attributions(
     Raises:
         ValueError: for an existing path without ``overwrite`` or an unknown precision.
     """
-    if scores_precision not in SCORES_PRECISIONS:
+    check_save_args(
+        path,
+        overwrite=overwrite,
+        compress=compress,
+        ndarray_compact=ndarray_compact,
+        use_primitives=use_primitives,
+        split_sequences=split_sequences,
+    )
+    if not isinstance(scores_precision, str) or scores_precision not in SCORES_PRECISIONS:
         raise ValueError(f"Unknown scores_precision {scores_precision!r}. Valid: {', '.join(SCORES_PRECISIONS)}.")
     if scores_precision == "float8":
         warnings.warn("Saving with float8 precision is experimental: expect ~10% relative error.", stacklevel=2)
@@ -193,8 +206,10 @@ def _split(output: FeatureAttributionOutput, path: Path) -> list[tuple[Path, Fea
 
 def _atomic_write(path: Path, output: FeatureAttributionOutput, encoder: _Encoder, compress: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale_temps(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())
         json_encoder = json.JSONEncoder(default=encoder, sort_keys=True, indent=4, allow_nan=True)
         with os.fdopen(fd, "wb") as raw:
             stream: Any = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5, mtime=0) if compress else raw
@@ -226,12 +241,7 @@ def load_attributions(path: str | PathLike, decompress: bool = False) -> Feature
         ValueError: if the file is not valid JSON, is truncated, names a class outside the allow-list, or holds
             invalid base64 / safetensors / array data. The message names the problem and where it is.
     """
-    raw = Path(path).read_bytes()
-    if decompress or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"{path} is not a valid gzip file ({err}).") from err
+    raw = read_limited(check_path("path", path), check_bool("decompress", decompress))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -239,9 +249,11 @@ def load_attributions(path: str | PathLike, decompress: bool = False) -> Feature
     try:
         result = json.loads(text, object_pairs_hook=_decode_object)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON (truncated or corrupted file?): {err}.") from err
+        raise AttributionFileError(f"{path} is not valid JSON (truncated or corrupted file?): {err}.") from err
+    except RecursionError as err:
+        raise json_depth_error(path, err) from None
     if not isinstance(result, FeatureAttributionOutput):
-        raise ValueError(
+        raise AttributionFileError(
             f"{path} does not contain a FeatureAttributionOutput (got {type(result).__name__}); files saved with "
             "use_primitives=True cannot be loaded."
         )
@@ -279,6 +291,7 @@ def _build(cls: type, attrs: dict[str, Any]) -> Any:
         raise ValueError(f"Unknown field(s) {sorted(unknown)} for {name}; valid fields: {sorted(valid)}.")
     if issubclass(cls, (FeatureAttributionSequenceOutput, FeatureAttributionStepOutput)):
         attrs = {k: _decode_field(v, f"{name}.{k}") for k, v in attrs.items()}
+    check_fields(cls, attrs)
     try:
         return cls(**attrs)
     except (TypeError, ValueError, IndexError, RuntimeError) as err:

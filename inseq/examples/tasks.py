@@ -8,6 +8,9 @@ Two families of tasks are defined here, each with a deterministic, seeded genera
     ``" Mary."``. The answer is the name mentioned once in the prompt; its earlier occurrence is the gold token.
   - **Copy**: ``"Alice Bob Tom Anna. Alice Bob"`` -> ``" Tom Anna."``. Each copied word has its earlier occurrence
     in the prompt as gold token.
+  - **Key-value retrieval** (``"kv"``): ``"Mary cup John hat Tom key. John"`` -> ``" hat."``. The answer is the value
+    stored after the queried key; that value's occurrence in the prompt is the gold token, and no other token holds
+    the answer (unlike IOI, where the repeated subject name is evidence too).
 
 * Encoder-decoder task (the ``toy-marian-translation`` model): word-by-word translation between two made-up
   languages, *Vesk* (source, subject-verb-object, adjectives before nouns) and *Tolu* (target, verb at the end,
@@ -36,6 +39,7 @@ from typing import Literal
 
 __all__ = [
     "NAMES",
+    "VALUES",
     "IOI_TEMPLATES",
     "LEXICON",
     "EVAL_SEED",
@@ -44,6 +48,7 @@ __all__ = [
     "split_words",
     "ioi_examples",
     "copy_examples",
+    "kv_examples",
     "causal_examples",
     "translate",
     "translation_examples",
@@ -79,6 +84,26 @@ NAMES: tuple[str, ...] = (
     "Sophie",
     "Michael",
     "Kate",
+)
+
+#: The 16 values of the key-value task (single tokens; none of them occurs in the IOI templates).
+VALUES: tuple[str, ...] = (
+    "apple",
+    "cup",
+    "hat",
+    "key",
+    "lamp",
+    "ring",
+    "coin",
+    "shoe",
+    "box",
+    "bag",
+    "map",
+    "card",
+    "bell",
+    "leaf",
+    "rose",
+    "kite",
 )
 
 #: IOI prompt templates: ``{A}`` and ``{B}`` are the two names introduced, ``{S}`` the subject (a repeated name).
@@ -161,7 +186,7 @@ class CausalExample:
     """One example of a decoder-only task with its gold attribution.
 
     Attributes:
-        task: ``"ioi"`` or ``"copy"``.
+        task: ``"ioi"``, ``"copy"`` or ``"kv"``.
         prompt: The text given to the model, e.g. ``"When Mary and John went to the store, John gave a drink to"``.
         target: The expected greedy continuation (the model then emits its EOS token), e.g. ``" Mary."``.
         prompt_words: The words of ``prompt`` as split by :func:`split_words` (one token each for the toy model).
@@ -177,7 +202,7 @@ class CausalExample:
         (' Tom', 'Alice Bob Tom Anna. Alice Bob Tom Anna.')
     """
 
-    task: Literal["ioi", "copy"]
+    task: Literal["ioi", "copy", "kv"]
     prompt: str
     target: str
     prompt_words: tuple[str, ...]
@@ -187,12 +212,12 @@ class CausalExample:
 
     @classmethod
     def from_parts(
-        cls, task: Literal["ioi", "copy"], prompt: str, target: str, gold_word_indices: tuple[int | None, ...]
+        cls, task: Literal["ioi", "copy", "kv"], prompt: str, target: str, gold_word_indices: tuple[int | None, ...]
     ) -> CausalExample:
         """Build an example from its texts and gold word indices, deriving words and character spans.
 
         Args:
-            task: ``"ioi"`` or ``"copy"``.
+            task: ``"ioi"``, ``"copy"`` or ``"kv"``.
             prompt: The prompt text.
             target: The expected continuation.
             gold_word_indices: For each word of ``target``, the index of its gold word in the prompt (or ``None``).
@@ -356,13 +381,49 @@ def copy_examples(n: int, seed: int = 0) -> list[CausalExample]:
     return examples
 
 
-def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5) -> list[CausalExample]:
-    """Generate a shuffled mix of IOI and copy examples (the training data of ``toy-gpt2-ioi``).
+def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
+    """Generate key-value retrieval examples: 3 or 4 ``name value`` pairs, a period, then one of the names.
+
+    Keys are distinct names, values distinct words of :data:`VALUES`; the queried key is any of the pairs. The answer
+    is determined by exactly one earlier token: the value stored after the queried key.
+
+    Args:
+        n: Number of examples.
+        seed: Seed of the generator; the same seed always gives the same examples.
+
+    Returns:
+        The examples, e.g. ``"Mary cup John hat Tom key. John"`` -> ``" hat."`` (gold: the word `` hat``).
+
+    Example:
+        >>> ex = kv_examples(1, seed=0)[0]
+        >>> ex.prompt_words[ex.gold_word_index] == ex.target_words[0]
+        True
+        >>> ex.prompt_words[ex.gold_word_index - 1].strip() == ex.prompt_words[-1].strip()
+        True
+    """
+    rng = random.Random(f"kv-{seed}")
+    examples = []
+    for _ in range(n):
+        length = rng.choice((3, 4))
+        keys = rng.sample(NAMES, length)
+        values = rng.sample(VALUES, length)
+        query = rng.randrange(length)
+        prompt = " ".join(f"{k} {v}" for k, v in zip(keys, values)) + ". " + keys[query]
+        examples.append(CausalExample.from_parts("kv", prompt, f" {values[query]}.", (2 * query + 1, None)))
+    return examples
+
+
+def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fraction: float = 0.0) -> list[CausalExample]:
+    """Generate a shuffled mix of IOI, copy and (optionally) key-value examples.
+
+    The defaults give the training data of the shipped ``toy-gpt2-ioi`` (half IOI, half copy); with
+    ``kv_fraction=0`` the mix is exactly the one of earlier versions.
 
     Args:
         n: Number of examples.
         seed: Seed of the generator.
         ioi_fraction: Fraction of IOI examples.
+        kv_fraction: Fraction of key-value examples (the rest are copy examples).
 
     Returns:
         The examples.
@@ -370,9 +431,14 @@ def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5) -> list[Ca
     Example:
         >>> sorted({ex.task for ex in causal_examples(20, seed=1)})
         ['copy', 'ioi']
+        >>> sorted({ex.task for ex in causal_examples(30, seed=1, ioi_fraction=1 / 3, kv_fraction=1 / 3)})
+        ['copy', 'ioi', 'kv']
     """
+    if ioi_fraction < 0 or kv_fraction < 0 or ioi_fraction + kv_fraction > 1:
+        raise ValueError(f"ioi_fraction ({ioi_fraction}) and kv_fraction ({kv_fraction}) must be >= 0 and sum to <= 1")
     n_ioi = round(n * ioi_fraction)
-    examples = ioi_examples(n_ioi, seed=seed) + copy_examples(n - n_ioi, seed=seed)
+    n_kv = round(n * kv_fraction)
+    examples = ioi_examples(n_ioi, seed=seed) + copy_examples(n - n_ioi - n_kv, seed=seed) + kv_examples(n_kv, seed)
     random.Random(f"mix-{seed}").shuffle(examples)
     return examples
 
@@ -451,12 +517,12 @@ def translation_examples(n: int, seed: int = 0, adjective_probability: float = 0
 
 
 def eval_set(
-    task: Literal["ioi", "copy", "translation"], size: int = 100
+    task: Literal["ioi", "copy", "kv", "translation"], size: int = 100
 ) -> list[CausalExample] | list[TranslationExample]:
     """Return the fixed held-in evaluation set of a task (same names and words as in training).
 
     Args:
-        task: ``"ioi"``, ``"copy"`` or ``"translation"``.
+        task: ``"ioi"``, ``"copy"``, ``"kv"`` or ``"translation"``.
         size: Number of examples (the first ``size`` of the fixed sequence, so smaller sets are prefixes).
 
     Returns:
@@ -470,6 +536,8 @@ def eval_set(
         return ioi_examples(size, seed=EVAL_SEED)
     if task == "copy":
         return copy_examples(size, seed=EVAL_SEED)
+    if task == "kv":
+        return kv_examples(size, seed=EVAL_SEED)
     if task == "translation":
         return translation_examples(size, seed=EVAL_SEED)
-    raise ValueError(f"Unknown task {task!r}: expected one of 'ioi', 'copy', 'translation'")
+    raise ValueError(f"Unknown task {task!r}: expected one of 'ioi', 'copy', 'kv', 'translation'")

@@ -9,6 +9,7 @@ from .attribution_model import AttributionModel
 from .decoder_only import HuggingfaceDecoderOnlyModel
 from .encoder_decoder import HuggingfaceEncoderDecoderModel
 from .huggingface_model import HuggingfaceModel, get_default_device
+from .loading import check_load_args
 from .model_config import ModelConfig, register_model_config
 
 FRAMEWORKS_MAP = {"hf_transformers": HuggingfaceModel}
@@ -47,8 +48,7 @@ def load_model(
         >>> import inseq
         >>> model = inseq.load_model(inseq.examples.get_example_model_path("toy-gpt2-ioi"), "saliency")  # doctest: +SKIP
     """
-    if framework not in FRAMEWORKS_MAP:
-        raise ValueError(f"Unknown framework {framework!r}. Supported frameworks: {list_supported_frameworks()}.")
+    model = check_load_args(model, attribution_method, framework, list_supported_frameworks(), kwargs)
     if attribution_method is not None:
         from ..attr.feat import list_feature_attribution_methods
         from ..utils.errors import UnknownAttributionMethodError

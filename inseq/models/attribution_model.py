@@ -12,6 +12,7 @@ import torch
 
 from ..attr.feat.feature_attribution import FeatureAttribution
 from ..utils.errors import MissingAttributionMethodError
+from ..utils.features import call_model_feature
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ class AttributionModel:
 
     def __init__(self) -> None:
         self.attribution_method: FeatureAttribution | None = None
-        self.is_hooked = False
         self._device = "cpu"
         self.config = None
 
@@ -144,7 +144,8 @@ class AttributionModel:
             clean_special_chars: Make output tokens readable (``▁Hello`` -> ``Hello``).
             generation_args: Keyword arguments for ``model.generate`` (e.g. ``{"max_new_tokens": 10}``).
             **kwargs: Routed by name to the method (e.g. ``n_steps``), the attributed function and the step
-                functions (e.g. ``contrast_targets``).
+                functions (e.g. ``contrast_targets``). ``truncate_inputs=True`` truncates inputs longer than the
+                model's positions instead of raising :class:`~inseq.utils.errors.InputTooLongError`.
 
         Returns:
             A :class:`~inseq.data.FeatureAttributionOutput`.
@@ -155,8 +156,16 @@ class AttributionModel:
             >>> out = model.attribute("When Mary and John went to the store, John gave a drink to")  # doctest: +SKIP
         """
         from ..attr.runner import AttributionRequest, run_attribution
+        from ..attr.validation import check_attribute_flags
 
         started = time.perf_counter()
+        check_attribute_flags(
+            show_progress=show_progress,
+            pretty_progress=pretty_progress,
+            output_step_attributions=output_step_attributions,
+            override_default_attribution=override_default_attribution,
+            clean_special_chars=clean_special_chars,
+        )
         request = AttributionRequest.build(
             self,
             input_texts=input_texts,
@@ -165,13 +174,13 @@ class AttributionModel:
             attr_pos_start=attr_pos_start,
             attr_pos_end=attr_pos_end,
             attribute_target=attribute_target,
-            step_scores=list(step_scores or []),
+            step_scores=step_scores,
             include_eos_baseline=include_eos_baseline,
             attributed_fn=attributed_fn or self.default_attributed_fn_id,
             batch_size=batch_size,
             generate_from_target_prefix=generate_from_target_prefix,
             skip_special_tokens=skip_special_tokens,
-            generation_args=dict(generation_args or {}),
+            generation_args=generation_args,
             kwargs=kwargs,
         )
         with self._on_device(device), _frozen(self.model):
@@ -184,6 +193,17 @@ class AttributionModel:
                 seq.target = self.clean_tokens(seq.target)
         out.info["exec_time"] = time.perf_counter() - started
         return out
+
+    def evaluate(self, out: Any, metrics: str | list[str] | None = None, **options: Any) -> Any:
+        """Measure how faithful the attributions of ``out`` (an output of this model) are.
+
+        See :func:`inseq.evaluate` for the metrics and options.
+
+        Example:
+            >>> out = model.attribute("Hello world", method="occlusion")  # doctest: +SKIP
+            >>> model.evaluate(out, metrics=["comprehensiveness"]).summary()  # doctest: +SKIP
+        """
+        return call_model_feature("evaluate", self, out, metrics=metrics, **options)
 
 
 @contextmanager

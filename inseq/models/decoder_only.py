@@ -9,7 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from ..attr.port import AttentionMaps, ModelStructure
 from ..data.batch import AttributionBatch, DecoderOnlyBatch, Example
+from ..utils.checks import check_texts
 from .huggingface_model import HuggingfaceModel
+from .limits import check_target_length, fit_prompts
 from .model_config import get_model_config
 from .positions import resolve_positions
 from .structure import attention_sites, find_layers, require_output, stack_attentions
@@ -35,15 +37,19 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         generation_args: dict[str, Any],
         skip_special_tokens: bool = False,
         generate_from_target_prefix: bool = False,
+        truncate_inputs: bool = False,
     ) -> list[Example]:
         """Tokenise prompts, then generate continuations or check the forced targets at token level."""
         add_special = not skip_special_tokens
         prompts = [self._prompt_ids(t, add_special) for t in input_texts]
+        gen_args = generation_args if generated_texts is None else None
+        prompts = fit_prompts(self, prompts, gen_args, truncate_inputs and generated_texts is None)
         if generated_texts is None:
             return self._generate_examples(input_texts, prompts, generation_args)
         examples = []
         for i, (text, prompt, target) in enumerate(zip(input_texts, prompts, generated_texts)):
             full = self._encode_one(target, False, add_special, True) if target else list(prompt)
+            check_target_length(self, full, i)
             if full[: len(prompt)] != prompt:
                 raise ValueError(self._mismatch_message(i, prompt, full))
             examples.append(Example(None, full, len(prompt), text, target))
@@ -126,8 +132,9 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         Example:
             >>> model.generate("Hello", max_new_tokens=5)  # doctest: +SKIP
         """
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        examples = self._generate_examples(texts, [self._prompt_ids(t, True) for t in texts], kwargs)
+        texts = check_texts("inputs", inputs)
+        prompts = fit_prompts(self, [self._prompt_ids(t, True) for t in texts], kwargs, name="inputs")
+        examples = self._generate_examples(texts, prompts, kwargs)
         skip = skip_special_tokens if skip_special_tokens is not None else len(texts) > 1
         ids = [ex.target_ids[ex.prompt_length :] if output_generated_only else ex.target_ids for ex in examples]
         return [self.decode([seq], skip)[0] for seq in ids]

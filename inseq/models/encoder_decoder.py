@@ -11,7 +11,9 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from ..attr.port import AttentionMaps, ModelStructure
 from ..data.batch import AttributionBatch, EncoderDecoderBatch, Example
+from ..utils.checks import check_texts
 from .huggingface_model import HuggingfaceModel
+from .limits import check_target_length, fit_prompts
 from .model_config import get_model_config
 from .positions import resolve_positions
 from .structure import attention_sites, find_layers, require_output, stack_attentions
@@ -38,6 +40,7 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         generation_args: dict[str, Any],
         skip_special_tokens: bool = False,
         generate_from_target_prefix: bool = False,
+        truncate_inputs: bool = False,
     ) -> list[Example]:
         """Tokenise sources, then generate targets (optionally from a forced prefix) or tokenise the given ones."""
         for i, text in enumerate(input_texts):
@@ -45,10 +48,12 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
                 raise ValueError(f"input_texts[{i}] is empty: encoder-decoder models need a non-empty source text.")
         add_special = not skip_special_tokens
         sources = [self._tokenize(t, False, add_special) for t in input_texts]
+        generating = generated_texts is None or generate_from_target_prefix
+        sources = fit_prompts(self, sources, generation_args if generating else None, truncate_inputs)
         if generated_texts is not None and not generate_from_target_prefix:
             return [
-                Example(src, self._target_ids(tgt, add_special), 1, text, tgt)
-                for src, text, tgt in zip(sources, input_texts, generated_texts)
+                Example(src, check_target_length(self, self._target_ids(tgt, add_special), i), 1, text, tgt)
+                for i, (src, text, tgt) in enumerate(zip(sources, input_texts, generated_texts))
             ]
         prefixes = None
         if generated_texts is not None:
@@ -119,8 +124,8 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         Example:
             >>> model.generate("Hello world", max_new_tokens=10)  # doctest: +SKIP
         """
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        sources = [self._tokenize(t, False, True) for t in texts]
+        texts = check_texts("inputs", inputs)
+        sources = fit_prompts(self, [self._tokenize(t, False, True) for t in texts], kwargs, name="inputs")
         examples = self._generate_examples(texts, sources, None, kwargs)
         skip = True if skip_special_tokens is None else skip_special_tokens
         return [self.decode([ex.target_ids], skip)[0] for ex in examples]

@@ -17,8 +17,10 @@ from transformers import (
 )
 
 from ..data.batch import BatchEncoding
+from ..utils.checks import check_texts
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
+from .loading import check_tokenizer, loader_errors
 from .structure import eager_attention
 
 logger = logging.getLogger(__name__)
@@ -54,10 +56,8 @@ class HuggingfaceModel(AttributionModel):
         if isinstance(model, PreTrainedModel):
             self.model = model
         elif isinstance(model, str):
-            try:
+            with loader_errors("model", model):
                 self.model = self._autoclass.from_pretrained(model, **model_kwargs)
-            except OSError as err:
-                raise OSError(f"Could not load the model {model!r}: {err}") from err
         else:
             raise TypeError(f"`model` must be a model id, a folder path or a PreTrainedModel, got {type(model)}.")
         self.model_name = self.model.config.name_or_path
@@ -67,10 +67,9 @@ class HuggingfaceModel(AttributionModel):
             if not tokenizer:
                 raise ValueError("The model has no name or path to load its tokenizer from: pass `tokenizer=`.")
         if isinstance(tokenizer, str):
-            try:
+            with loader_errors("tokenizer", tokenizer):
                 tokenizer = AutoTokenizer.from_pretrained(tokenizer, **tokenizer_kwargs)
-            except OSError as err:
-                raise OSError(f"Could not load the tokenizer {tokenizer!r}: {err}") from err
+        check_tokenizer(self.model, tokenizer, self.tokenizer_name or self.model_name)
         self.tokenizer: PreTrainedTokenizerBase = tokenizer
         self._setup_special_tokens()
         self.is_encoder_decoder = bool(self.model.config.is_encoder_decoder)
@@ -97,13 +96,8 @@ class HuggingfaceModel(AttributionModel):
             config_kwargs = {
                 k: v for k, v in (model_kwargs or {}).items() if k in ("revision", "token", "trust_remote_code")
             }
-            try:
+            with loader_errors("model configuration", model):
                 is_enc_dec = AutoConfig.from_pretrained(model, **config_kwargs).is_encoder_decoder
-            except (OSError, ValueError) as err:
-                raise OSError(
-                    f"Could not load a model configuration from {model!r}: it is neither a local folder with a "
-                    f"config.json nor a model id reachable on the hub ({err})."
-                ) from err
         else:
             raise TypeError(f"`model` must be a model id, a folder path or a PreTrainedModel, got {type(model)}.")
         from .decoder_only import HuggingfaceDecoderOnlyModel
@@ -214,7 +208,7 @@ class HuggingfaceModel(AttributionModel):
             >>> enc = model.encode(["Hello world"], return_baseline=True)  # doctest: +SKIP
             >>> enc.input_ids.shape, enc.baseline_ids.shape  # doctest: +SKIP
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        texts = check_texts("texts", texts)
         ids_list = [self._encode_one(t, as_targets, add_special_tokens, add_bos_token) for t in texts]
         return self._pad_encoding(ids_list, return_baseline, include_eos_baseline)
 

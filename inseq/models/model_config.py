@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ..utils.checks import check_bool, describe
+from ..utils.errors import InvalidArgumentTypeError
 from ..utils.registry import Registry
 
 
@@ -48,6 +50,9 @@ def register_model_config(model_type: str, config: dict, overwrite: bool = False
         ...     "MyModelForCausalLM", {"self_attention_module": "attn", "value_vector": "v_proj"}, allow_partial=True
         ... )
     """
+    _check_config_types(model_type, config)
+    check_bool("overwrite", overwrite)
+    check_bool("allow_partial", allow_partial)
     names = {f.name for f in fields(ModelConfig)}
     unknown = set(config) - names
     if unknown:
@@ -59,6 +64,18 @@ def register_model_config(model_type: str, config: dict, overwrite: bool = False
             "them unset."
         )
     MODEL_CONFIGS.register(model_type, ModelConfig(**config), overwrite=overwrite)
+
+
+def _check_config_types(model_type: object, config: object) -> None:
+    if not isinstance(model_type, str) or not model_type:
+        raise InvalidArgumentTypeError(f"model_type must be a model class name (str), got {describe(model_type)}.")
+    if not isinstance(config, dict):
+        raise InvalidArgumentTypeError(f"config must be a dict of ModelConfig fields, got {describe(config)}.")
+    for key, value in config.items():
+        if value is not None and (not isinstance(value, str) or not all(p.isidentifier() for p in value.split("."))):
+            raise InvalidArgumentTypeError(
+                f"config[{key!r}] must be a module attribute name (str) or None, got {describe(value)}."
+            )
 
 
 def get_model_config(model_type: str) -> ModelConfig | None:

@@ -37,3 +37,38 @@ class MissingAlignmentsError(InseqError, ValueError):
 
 class InseqDeprecationWarning(UserWarning):
     """A deprecated inseq feature was used."""
+
+
+class InvalidArgumentError(InseqError, ValueError):
+    """An argument of a public call has the right type but a value outside what is valid."""
+
+
+class InvalidArgumentTypeError(InseqError, TypeError):
+    """An argument of a public call has a type that is not accepted."""
+
+
+class ModelLoadError(InseqError, OSError):
+    """A model, tokenizer or configuration could not be loaded; the original exception is the ``__cause__``."""
+
+
+class InputTooLongError(InseqError, ValueError):
+    """An input (or the generation asked for) is longer than the model's maximum number of positions."""
+
+
+class DegenerateResultError(InseqError, ValueError):
+    """A computation produced a result that cannot be meaningful (wrong shape, all zeros where contrast was due)."""
+
+
+class AttributionFileError(InseqError, ValueError):
+    """An attribution file is malformed, too large or too deeply nested to be loaded."""
+
+
+class OutOfRangeError(InseqError, IndexError):
+    """An index or position outside the valid range (an ``IndexError``, so that indexing protocols still work)."""
+
+
+class UnknownStepScoreError(InseqError, KeyError):
+    """A step score name that the output does not hold (a ``KeyError`` for compatibility)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -47,7 +47,10 @@ class Registry(Generic[T]):
             raise ValueError(f"Unknown {self.kind} {identifier!r}. Available: {', '.join(self._items)}.") from None
 
     def __contains__(self, identifier: object) -> bool:
-        return identifier in self._items
+        try:
+            return identifier in self._items
+        except TypeError:  # unhashable: never an identifier
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

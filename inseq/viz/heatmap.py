@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,10 +10,22 @@ import torch
 
 from ..utils.typing import TokenWithId
 
-__all__ = ["HeatmapTable", "build_tables", "coolwarm_hex", "ordinal", "red_transparent_blue", "to_2d", "value_range"]
+__all__ = [
+    "HeatmapTable",
+    "blue_to_red",
+    "build_tables",
+    "coolwarm_hex",
+    "display_token",
+    "ordinal",
+    "red_transparent_blue",
+    "to_2d",
+    "value_range",
+]
 
 _BLUE = (33, 102, 172)
 _RED = (178, 24, 43)
+_BEIGE = (247, 252, 253)
+_CONTROL = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 @dataclass
@@ -83,13 +96,22 @@ def _position(value: float, vmin: float, vmax: float) -> float:
     return min(max((value - vmin) / (vmax - vmin), 0.0), 1.0)
 
 
-def coolwarm_hex(value: float, vmin: float, vmax: float) -> str:
-    """Hex colour of ``value`` on matplotlib's ``coolwarm`` map (200 levels) scaled to ``[vmin, vmax]``."""
+@functools.cache
+def _coolwarm_levels() -> tuple[str, ...]:
     import matplotlib
 
     cmap = matplotlib.colormaps["coolwarm"].resampled(200)
-    red, green, blue, _ = cmap(_position(value, vmin, vmax))
-    return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+    return tuple(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}" for r, g, b, _ in cmap(range(200)))
+
+
+def coolwarm_hex(value: float, vmin: float, vmax: float) -> str:
+    """Hex colour of ``value`` on matplotlib's ``coolwarm`` map (200 levels) scaled to ``[vmin, vmax]``.
+
+    Example:
+        >>> coolwarm_hex(1.0, -1.0, 1.0)
+        '#b40426'
+    """
+    return _coolwarm_levels()[min(int(_position(value, vmin, vmax) * 200), 199)]
 
 
 def red_transparent_blue(value: float, vmin: float, vmax: float) -> str:
@@ -119,3 +141,27 @@ def ordinal(n: int) -> str:
 def is_nan(value: float) -> bool:
     """True for NaN (empty heatmap cells)."""
     return value != value or (isinstance(value, torch.Tensor) and bool(value.isnan()))
+
+
+def display_token(token: str) -> str:
+    """``token`` with newlines, tabs and carriage returns shown as ``\\n``, ``\\t``, ``\\r`` (one line per label).
+
+    Example:
+        >>> display_token("a\\nb")
+        'a\\\\nb'
+    """
+    for raw, shown in _CONTROL.items():
+        token = token.replace(raw, shown)
+    return token
+
+
+def blue_to_red(value: float, vmin: float, vmax: float) -> tuple[int, int, int]:
+    """RGB of ``value`` on inseq's token-view map: blue ``(33,102,172)`` → beige ``(247,252,253)`` → red ``(178,24,43)``.
+
+    Example:
+        >>> blue_to_red(0.0, -1.0, 1.0), blue_to_red(1.0, -1.0, 1.0)
+        ((247, 252, 253), (178, 24, 43))
+    """
+    pos = _position(value, vmin, vmax)
+    low, high, frac = (_BLUE, _BEIGE, pos * 2) if pos < 0.5 else (_BEIGE, _RED, (pos - 0.5) * 2)
+    return tuple(round(a + (b - a) * frac) for a, b in zip(low, high))  # type: ignore[return-value]

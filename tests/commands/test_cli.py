@@ -254,7 +254,7 @@ def test_attribute_dataset_resume_and_bad_rows(tiny_gpt2_path: Path, tmp_path: P
     assert [seq.source is None or True for seq in out] and len(out) == 4
     assert out.info["input_texts"] == [texts[i] for i in (0, 1, 3, 5)]
     summary = capsys.readouterr().out
-    assert "skipped row 2" in summary and "skipped row 4" in summary
+    assert "skipped row 2 (line 4 of data.csv)" in summary and "skipped row 4 (line 6 of data.csv)" in summary
     # a finished run is not redone
     assert main([*base, "--resume"]) == 0
     assert "(0 in this run)" in capsys.readouterr().out

@@ -6,6 +6,7 @@ from .feature_attribution import (
     FeatureAttribution,
     MethodResult,
     list_feature_attribution_methods,
+    register_attribution_method,
 )
 from .gradient_attribution import (
     GradientAttribution,
@@ -24,5 +25,12 @@ __all__ = [
     "MethodResult",
     "SaliencyAttribution",
     "list_feature_attribution_methods",
+    "register_attribution_method",
 ]
-from . import internals_attribution, perturbation_attribution, reagent_attribution, sequential_attribution  # noqa: F401
+from . import (  # noqa: F401
+    internals_attribution,
+    lrp_attribution,
+    perturbation_attribution,
+    reagent_attribution,
+    sequential_attribution,
+)

@@ -49,18 +49,22 @@ class FeatureAttribution:
     num_extra_dims: ClassVar[int] = 0
     use_baselines: ClassVar[bool] = False
     supports_attribute_target: ClassVar[bool] = True
-    supports_step_scores: ClassVar[bool] = True
     uses_attributed_fn: ClassVar[bool] = True
-    is_final_step_method: ClassVar[bool] = False
 
     def __init__(self, attribution_model: AttributionModel | None = None, **kwargs: Any) -> None:
         self.attribution_model = attribution_model
         self.init_kwargs = kwargs
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, overwrite: bool = False, **kwargs: Any) -> None:
+        """Register a subclass that declares its own ``method_name`` (as inseq 0.7 finds custom methods).
+
+        A subclass that inherits its parent's ``method_name`` registers nothing, so it never replaces a built-in;
+        one that declares an id already held by another class raises unless defined with ``overwrite=True``
+        (``class MySaliency(SaliencyAttribution, overwrite=True): method_name = "saliency"``).
+        """
         super().__init_subclass__(**kwargs)
-        if cls.method_name:
-            METHODS.register(cls.method_name, cls, overwrite=True)
+        if "method_name" in cls.__dict__ and cls.method_name:
+            register_attribution_method(cls, overwrite=overwrite)
 
     @classmethod
     def load(
@@ -85,15 +89,37 @@ class FeatureAttribution:
         return f"{type(self).__name__}(method_name={self.method_name!r})"
 
 
-class DummyAttribution(FeatureAttribution):
-    """No attribution: only step scores are computed. Use it to get step scores fast, e.g. with attention."""
+def register_attribution_method(cls: type[FeatureAttribution], overwrite: bool = False) -> None:
+    """Register an attribution method class under its ``method_name``.
 
-    method_name = "dummy"
-    output_kind = "plain"
-    uses_attributed_fn = False
+    Redefining the same class (same module and qualified name, e.g. a notebook cell run twice) replaces it.
 
-    def compute(self, ctx: AttributionContext) -> MethodResult:
-        return MethodResult()
+    Raises:
+        TypeError: if ``cls`` is not a :class:`FeatureAttribution` subclass.
+        ValueError: if it has no ``method_name``, or another class holds that id and ``overwrite`` is False.
+
+    Example:
+        >>> class MyMethod(FeatureAttribution):
+        ...     def compute(self, ctx):
+        ...         return MethodResult()
+        >>> MyMethod.method_name = "my_method"
+        >>> register_attribution_method(MyMethod)
+        >>> "my_method" in list_feature_attribution_methods()
+        True
+    """
+    if not (isinstance(cls, type) and issubclass(cls, FeatureAttribution)):
+        raise TypeError(f"An attribution method must be a FeatureAttribution subclass, got {cls!r}.")
+    name = cls.method_name
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{cls.__name__} has no method_name: set a non-empty string identifier.")
+    if name in METHODS and not overwrite:
+        held = METHODS.get(name)
+        if (held.__module__, held.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(
+                f"Attribution method {name!r} is already registered by {held.__module__}.{held.__qualname__}. "
+                "Choose another method_name or pass overwrite=True."
+            )
+    METHODS.register(name, cls, overwrite=True)
 
 
 def list_feature_attribution_methods() -> list[str]:
@@ -105,3 +131,14 @@ def list_feature_attribution_methods() -> list[str]:
         True
     """
     return sorted(METHODS.keys())
+
+
+class DummyAttribution(FeatureAttribution):
+    """No attribution: only step scores are computed. Use it to get step scores fast, e.g. with attention."""
+
+    method_name = "dummy"
+    output_kind = "plain"
+    uses_attributed_fn = False
+
+    def compute(self, ctx: AttributionContext) -> MethodResult:
+        return MethodResult()

@@ -1,0 +1,218 @@
+"""Options of PECoRe context attribution (:func:`inseq.context.attribute_context`, ``inseq attribute-context``).
+
+The field names, defaults and help texts are inseq 0.7's; the command line builds its options from them.
+
+Example:
+    >>> args = AttributeContextArgs(model_name_or_path="gpt2", input_current_text="Paris is the capital of")
+    >>> args.context_sensitivity_metric, args.attribution_method
+    ('kl_divergence', 'saliency')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..utils.errors import InseqError
+from ..utils.options import check_cli_options, cli_arg
+
+#: Step functions usable as CTI metric: the contrastive ones.
+CONTRASTIVE_METRICS = (
+    "contrast_logits",
+    "contrast_prob",
+    "contrast_logits_diff",
+    "contrast_prob_diff",
+    "pcxmi",
+    "kl_divergence",
+    "in_context_pvi",
+)
+
+
+class ContextAttributionError(InseqError, ValueError):
+    """Invalid PECoRe inputs or options (the message names the bad value and what is valid)."""
+
+
+def _methods() -> list[str]:
+    from ..attr import list_feature_attribution_methods
+
+    return list_feature_attribution_methods()
+
+
+def _step_functions() -> list[str]:
+    from ..attr import list_step_functions
+
+    return list_step_functions()
+
+
+def _aggregators() -> list[str]:
+    from ..data import list_aggregation_functions, list_aggregators
+
+    return list(list_aggregators()) + list(list_aggregation_functions())
+
+
+def _default_device() -> str:
+    from ..models import get_default_device
+
+    return get_default_device()
+
+
+@dataclass
+class AttributeContextModelArgs:
+    """Model, attribution method and aggregation options."""
+
+    model_name_or_path: Any = cli_arg(
+        default=None,
+        aliases=["-m"],
+        required=True,
+        help="Model id on the HuggingFace Hub or local model folder (in Python, also a loaded model).",
+    )
+    attribution_method: str | None = cli_arg(
+        default="saliency", aliases=["-a"], choices=_methods, help="Feature attribution method used for CCI."
+    )
+    device: str = cli_arg(
+        default_factory=_default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
+    )
+    attributed_fn: str | None = cli_arg(
+        default=None,
+        aliases=["-fn"],
+        choices=_step_functions,
+        help="Step function used as CCI attribution target (default: probability).",
+    )
+    attribution_selectors: list[int] | None = cli_arg(
+        default=None, help="Indices of the last attribution dimension to select, one per aggregator (select_idx)."
+    )
+    attribution_aggregators: list[str] | None = cli_arg(
+        default=None, choices=_aggregators, help="Aggregators or aggregation functions applied to CCI attributions."
+    )
+    normalize_attributions: bool = cli_arg(default=False, help="Normalize the attributions when aggregating.")
+    rescale_attributions: bool = cli_arg(default=False, help="Rescale the attributions when aggregating.")
+    model_kwargs: dict = cli_arg(default_factory=dict, help="JSON of keyword arguments for model loading.")
+    tokenizer_kwargs: dict = cli_arg(
+        default_factory=dict, help="JSON of keyword arguments for the tokenizer (tgt_lang sets forced_bos_token_id)."
+    )
+    generation_kwargs: dict = cli_arg(
+        default_factory=dict, help="JSON of keyword arguments for generation, e.g. '{\"max_new_tokens\": 10}'."
+    )
+    attribution_kwargs: dict = cli_arg(
+        default_factory=dict, help="JSON of keyword arguments for the attribution method and attributed function."
+    )
+
+
+@dataclass
+class AttributeContextInputArgs:
+    """Inputs and outputs, with and without context."""
+
+    input_current_text: str = cli_arg(default="", required=True, help="Current input text (the query).")
+    input_context_text: str | None = cli_arg(default=None, help="Input context (e.g. previous sentences, documents).")
+    input_template: str | None = cli_arg(
+        default=None,
+        help='Template joining the input context and current text (default "{context} {current}"); may be a chat '
+        "template rendering with {context} and {current} placeholders.",
+    )
+    output_context_text: str | None = cli_arg(default=None, help="Output context (forced prefix of the output).")
+    output_current_text: str | None = cli_arg(
+        default=None, help="Output current text, forced if given (otherwise generated)."
+    )
+    output_template: str | None = cli_arg(
+        default=None, help='Template joining the output context and current text (default "{context} {current}").'
+    )
+    contextless_input_current_text: str = cli_arg(
+        default="{current}", help="Template of the contextless input, with a {current} placeholder."
+    )
+    contextless_output_current_text: str = cli_arg(
+        default="{current}", help="Template of the contextless output, with a {current} placeholder."
+    )
+
+
+@dataclass
+class AttributeContextMethodArgs(AttributeContextModelArgs):
+    """Attribution and selection options."""
+
+    context_sensitivity_metric: str = cli_arg(
+        default="kl_divergence", choices=CONTRASTIVE_METRICS, help="Contrastive step function used for CTI."
+    )
+    handle_output_context_strategy: Literal["manual", "auto", "pre"] = cli_arg(
+        default="manual",
+        help="How to split a generated output into context and current parts: manual (prompt), auto (aligner "
+        "model, needs the Hub) or pre (must be given with --output_context_text / --output_current_text).",
+    )
+    contextless_output_next_tokens: list[str] = cli_arg(
+        default_factory=list, help="Contextless next tokens used as contrast targets, one per CTI token."
+    )
+    prompt_user_for_contextless_output_next_tokens: bool = cli_arg(
+        default=False, help="Ask for the contextless next tokens (terminal only)."
+    )
+    special_tokens_to_keep: list[str] = cli_arg(default_factory=list, help="Special tokens kept in the CTI scores.")
+    decoder_input_output_separator: str = cli_arg(
+        default=" ",
+        help="Separator between the input and a forced output of decoder-only models (a generated output keeps "
+        "the separator the model generated).",
+    )
+    context_sensitivity_std_threshold: float = cli_arg(
+        default=1.0, help="CTI selects tokens with |score| >= mean + threshold * std."
+    )
+    context_sensitivity_topk: int | None = cli_arg(default=None, help="Keep at most this many CTI tokens.")
+    attribution_std_threshold: float = cli_arg(
+        default=1.0, help="CCI highlights context tokens with |score| >= mean + threshold * std."
+    )
+    attribution_topk: int | None = cli_arg(default=None, help="Highlight at most this many context tokens.")
+
+
+@dataclass
+class AttributeContextOutputArgs:
+    """Output options."""
+
+    show_intermediate_outputs: bool = cli_arg(default=False, help="Show the CTI and CCI attribution outputs.")
+    save_path: str | None = cli_arg(default=None, aliases=["-o"], help="Path of the JSON file saving the output.")
+    add_output_info: bool = cli_arg(default=True, help="Save the arguments in the output info.")
+    viz_path: str | None = cli_arg(default=None, help="Path of an HTML file with the console visualization.")
+    show_viz: bool = cli_arg(default=True, help="Show the visualization in the console.")
+
+
+@dataclass
+class AttributeContextArgs(AttributeContextOutputArgs, AttributeContextMethodArgs, AttributeContextInputArgs):
+    """All PECoRe options (inseq 0.7's ``AttributeContextArgs``).
+
+    Example:
+        >>> AttributeContextArgs(model_name_or_path="gpt2", input_current_text="Hi").show_viz
+        True
+    """
+
+
+def resolve_args(
+    args: AttributeContextArgs | dict[str, Any] | None, overrides: dict[str, Any]
+) -> AttributeContextArgs:
+    """Merge ``args`` (a dataclass or a dictionary) with keyword overrides into a validated dataclass.
+
+    Raises:
+        TypeError: An unknown argument name.
+        ContextAttributionError: Empty current input, unknown metric.
+
+    Example:
+        >>> resolve_args({"model_name_or_path": "gpt2"}, {"input_current_text": "Hi"}).input_current_text
+        'Hi'
+    """
+    from dataclasses import fields
+
+    names = [f.name for f in fields(AttributeContextArgs)]
+    values = {n: getattr(args, n) for n in names} if isinstance(args, AttributeContextArgs) else dict(args or {})
+    values.update(overrides)
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise TypeError(f"Unknown attribute_context argument(s): {', '.join(unknown)}. Valid: {', '.join(names)}.")
+    check_cli_options(values)
+    resolved = AttributeContextArgs(**values)
+    if not isinstance(resolved.input_current_text, str) or not resolved.input_current_text.strip():
+        raise ContextAttributionError(
+            f"input_current_text (--input_current_text) must be a non-empty text, got {resolved.input_current_text!r}."
+        )
+    if resolved.context_sensitivity_metric not in CONTRASTIVE_METRICS:
+        raise ContextAttributionError(
+            f"context_sensitivity_metric={resolved.context_sensitivity_metric!r} is not contrastive; valid: "
+            f"{', '.join(CONTRASTIVE_METRICS)}."
+        )
+    if resolved.handle_output_context_strategy not in ("manual", "auto", "pre"):
+        raise ContextAttributionError(
+            f"handle_output_context_strategy={resolved.handle_output_context_strategy!r}; valid: manual, auto, pre."
+        )
+    return resolved
