@@ -26,7 +26,7 @@ Example:
     >>> PathOptions(n_steps=10, internal_batch_size=0)
     Traceback (most recent call last):
     ...
-    ValueError: internal_batch_size must be a positive integer or None (rows of one forward pass), got 0.
+    inseq.utils.errors.InvalidArgumentError: internal_batch_size must be an int >= 1 or None, got 0.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ...utils.budgets import get_budgets
-from .ops.options import check_positive_int
+from ...utils.checks import check_int
 
 if TYPE_CHECKING:
     from ..engine import AttributionContext
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PathOptions:
-    """Options every path method accepts, validated once here.
+    """Options every path method accepts, validated once here (the same checks as ``attribute()``'s own).
 
     Attributes:
         n_steps: Points of the path (gradient evaluations per input).
@@ -61,13 +61,9 @@ class PathOptions:
     min_steps: int = 1
 
     def __post_init__(self) -> None:
-        check_positive_int("n_steps", self.n_steps, minimum=self.min_steps)
-        check_positive_int(
-            "internal_batch_size", self.internal_batch_size, allow_none=True, what="rows of one forward pass"
-        )
-        check_positive_int(
-            "max_chunk_size", self.max_chunk_size, allow_none=True, what="positions of one backward pass"
-        )
+        check_int("n_steps", self.n_steps, minimum=self.min_steps)
+        check_int("internal_batch_size", self.internal_batch_size, minimum=1, allow_none=True)
+        check_int("max_chunk_size", self.max_chunk_size, minimum=1, allow_none=True)
 
 
 @dataclass

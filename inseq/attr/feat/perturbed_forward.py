@@ -18,7 +18,7 @@ Example:
     >>> PerturbationOptions(perturbations_per_eval=0)
     Traceback (most recent call last):
     ...
-    ValueError: perturbations_per_eval must be a positive integer or None (perturbed copies of the batch in one forward), got 0.
+    inseq.utils.errors.InvalidArgumentError: perturbations_per_eval must be an int >= 1 or None, got 0.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ...utils.budgets import get_budgets
-from .ops.options import check_positive_int
+from ...utils.checks import check_int
 
 if TYPE_CHECKING:
     from ..engine import AttributionContext
@@ -47,12 +47,7 @@ class PerturbationOptions:
     perturbations_per_eval: int | None = None
 
     def __post_init__(self) -> None:
-        check_positive_int(
-            "perturbations_per_eval",
-            self.perturbations_per_eval,
-            allow_none=True,
-            what="perturbed copies of the batch in one forward",
-        )
+        check_int("perturbations_per_eval", self.perturbations_per_eval, minimum=1, allow_none=True)
 
 
 @dataclass
