@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's inseq, not an installed one
 
 from bench_gradient import FULL_MODEL, build_small_model, random_texts  # noqa: E402
 
@@ -44,25 +45,30 @@ def _prefix_forward(hf: Any, embeds: Any, **kwargs: Any) -> Any:
     return hf(inputs_embeds=embeds, attention_mask=mask, use_cache=False, **kwargs)
 
 
-def reference_occlusion(model: Any, ids: list[int], positions: list[int]) -> dict[int, Any]:
-    """``{p: (p,) |f(prefix) - f(prefix with token i -> UNK)|}`` for each position."""
+def reference_occlusion(model: Any, ids: list[int] | list[list[int]], positions: list[int]) -> dict[int, Any]:
+    """``{p: (p,) |f(prefix) - f(prefix with token i -> UNK)|}`` for each position (``(batch, p)`` for a batch).
+
+    ``ids`` is one example or a batch of examples of equal length, run together (as Captum in inseq 0.7 does).
+    """
     import torch
 
     hf = model.model
+    batch = isinstance(ids[0], list)
+    full = torch.tensor(ids if batch else [ids])
+    rows = torch.arange(full.shape[0])
     out = {}
     with torch.no_grad():
-        full = torch.tensor([ids])
         emb = model.embed_ids(full)
         base = model.embed_ids(model.baseline_ids(full))
         for p in positions:
-            tid = ids[p]
-            clean = _prefix_forward(hf, emb[:, :p]).logits[0, -1].softmax(-1)[tid]
-            scores = torch.zeros(p)
+            tid = full[:, p]
+            clean = _prefix_forward(hf, emb[:, :p]).logits[:, -1].softmax(-1)[rows, tid]
+            scores = torch.zeros(full.shape[0], p)
             for i in range(p):
                 changed = emb[:, :p].clone()
                 changed[:, i] = base[:, i]
-                scores[i] = (clean - _prefix_forward(hf, changed).logits[0, -1].softmax(-1)[tid]).abs()
-            out[p] = scores
+                scores[:, i] = (clean - _prefix_forward(hf, changed).logits[:, -1].softmax(-1)[rows, tid]).abs()
+            out[p] = scores if batch else scores[0]
     return out
 
 

@@ -89,21 +89,24 @@ class AttributionContext:
         return self.attribute_target or self.batch.source_ids is None
 
     def chunks(
-        self, rows: int = 1, max_size: int | None = None, progress_weight: float = 1.0
+        self, rows: int = 1, max_size: int | None = None, progress_weight: float = 1.0, logit_weight: float = 0.0
     ) -> Iterator[tuple[int, int]]:
         """Split the grid into chunks ``(p0, p1)`` of target positions.
 
         A chunk of ``k`` positions ending at ``p1`` costs one forward over ``p1 - 1`` tokens plus ``k`` backward
         passes over the same tokens: ``k ≈ sqrt(2 p1)`` balances the shared forward against the extra tokens the
-        backward passes cover. Memory bounds ``k`` too: ``k * rows * p1`` stays within
-        the ``backward_tokens`` memory budget (``rows`` = copies of the batch in the pass), or ``max_size`` when given.
+        backward passes cover. Memory bounds ``k`` too: ``k * rows * batch * (p1 + k * logit_weight)`` stays within
+        the ``backward_tokens`` memory budget (``rows`` = copies of the batch in the pass; ``logit_weight`` = token
+        rows one position's logits weigh, e.g. ``vocab / hidden``: a batched backward holds ``k x k`` of them), or
+        ``max_size`` when given.
         """
         limit = max_size or self.max_chunk_size or 64
         tokens = get_budgets().backward_tokens
         p, end = self.grid_start, int(self.positions[-1]) + 1
         while p < end:
-            budget = max(1, tokens // max(1, rows * self.batch.size * p))
-            k = max(1, min(limit, budget, round(math.sqrt(2 * (p + 8))), end - p))
+            k = max(1, min(limit, round(math.sqrt(2 * (p + 8))), end - p))
+            while k > 1 and k * rows * self.batch.size * (p + k * logit_weight) > tokens:
+                k -= 1
             yield p, p + k
             if self.progress is not None:
                 self.progress(k * progress_weight)

@@ -13,47 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..attr.step_functions import CONTRASTIVE_STEP_FUNCTIONS
+from ..models.run_options import (
+    aggregator_choices,
+    attribution_method_choices,
+    default_device,
+    step_function_choices,
+)
 from ..utils.errors import InseqError
 from ..utils.options import check_cli_options, cli_arg
 
 #: Step functions usable as CTI metric: the contrastive ones.
-CONTRASTIVE_METRICS = (
-    "contrast_logits",
-    "contrast_prob",
-    "contrast_logits_diff",
-    "contrast_prob_diff",
-    "pcxmi",
-    "kl_divergence",
-    "in_context_pvi",
-)
+CONTRASTIVE_METRICS = CONTRASTIVE_STEP_FUNCTIONS
 
 
 class ContextAttributionError(InseqError, ValueError):
     """Invalid PECoRe inputs or options (the message names the bad value and what is valid)."""
-
-
-def _methods() -> list[str]:
-    from ..attr import list_feature_attribution_methods
-
-    return list_feature_attribution_methods()
-
-
-def _step_functions() -> list[str]:
-    from ..attr import list_step_functions
-
-    return list_step_functions()
-
-
-def _aggregators() -> list[str]:
-    from ..data import list_aggregation_functions, list_aggregators
-
-    return list(list_aggregators()) + list(list_aggregation_functions())
-
-
-def _default_device() -> str:
-    from ..models import get_default_device
-
-    return get_default_device()
 
 
 @dataclass
@@ -67,22 +42,27 @@ class AttributeContextModelArgs:
         help="Model id on the HuggingFace Hub or local model folder (in Python, also a loaded model).",
     )
     attribution_method: str | None = cli_arg(
-        default="saliency", aliases=["-a"], choices=_methods, help="Feature attribution method used for CCI."
+        default="saliency",
+        aliases=["-a"],
+        choices=attribution_method_choices,
+        help="Feature attribution method used for CCI.",
     )
     device: str = cli_arg(
-        default_factory=_default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
+        default_factory=default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
     )
     attributed_fn: str | None = cli_arg(
         default=None,
         aliases=["-fn"],
-        choices=_step_functions,
+        choices=step_function_choices,
         help="Step function used as CCI attribution target (default: probability).",
     )
     attribution_selectors: list[int] | None = cli_arg(
         default=None, help="Indices of the last attribution dimension to select, one per aggregator (select_idx)."
     )
     attribution_aggregators: list[str] | None = cli_arg(
-        default=None, choices=_aggregators, help="Aggregators or aggregation functions applied to CCI attributions."
+        default=None,
+        choices=aggregator_choices,
+        help="Aggregators or aggregation functions applied to CCI attributions.",
     )
     normalize_attributions: bool = cli_arg(default=False, help="Normalize the attributions when aggregating.")
     rescale_attributions: bool = cli_arg(default=False, help="Rescale the attributions when aggregating.")

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from ..models.run_options import generation_kwargs_with_language, load_model_from_options
 from .args import AttributeContextArgs, ContextAttributionError, resolve_args
 from .cci import ask_user, run_cci
 from .cti import run_cti
@@ -45,33 +46,19 @@ class PecoreTexts:
 
 def load_context_model(args: AttributeContextArgs) -> AttributionModel:
     """The model of ``args``: an already loaded one, or loaded from ``model_name_or_path``."""
-    from ..models import AttributionModel, load_model
-
-    if isinstance(args.model_name_or_path, AttributionModel):
-        return args.model_name_or_path
-    name = args.model_name_or_path
-    if name is None or (isinstance(name, str) and not name.strip()):
-        raise ContextAttributionError("No model given: pass model_name_or_path (--model_name_or_path/-m).")
-    return load_model(
-        name,
+    return load_model_from_options(
+        args.model_name_or_path,
         args.attribution_method,
-        device=args.device,
-        model_kwargs=dict(args.model_kwargs or {}),
-        tokenizer_kwargs=dict(args.tokenizer_kwargs or {}),
+        args.device,
+        args.model_kwargs,
+        args.tokenizer_kwargs,
+        ContextAttributionError,
     )
 
 
 def generation_kwargs(model: AttributionModel, args: AttributeContextArgs) -> dict[str, Any]:
     """Generation kwargs, with ``forced_bos_token_id`` set from a ``tgt_lang`` tokenizer kwarg (mBART, NLLB)."""
-    gen = dict(args.generation_kwargs or {})
-    tgt_lang = (args.tokenizer_kwargs or {}).get("tgt_lang")
-    if tgt_lang and "forced_bos_token_id" not in gen:
-        lang_ids = getattr(model.tokenizer, "lang_code_to_id", None)
-        token_id = lang_ids.get(tgt_lang) if isinstance(lang_ids, dict) else None
-        gen["forced_bos_token_id"] = (
-            token_id if token_id is not None else model.tokenizer.convert_tokens_to_ids(tgt_lang)
-        )
-    return gen
+    return generation_kwargs_with_language(model, args.generation_kwargs, args.tokenizer_kwargs)
 
 
 def special_token_ids(model: AttributionModel, keep: list[str]) -> set[int]:

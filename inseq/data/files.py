@@ -42,7 +42,8 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` runs (this process counts as alive)."""
     if pid == os.getpid():
         return True
     try:
@@ -67,7 +68,9 @@ def clean_stale_temps(path: Path) -> list[Path]:
             continue
         pid = match.group(1)
         try:
-            stale = not _alive(int(pid)) if pid else time.time() - entry.stat().st_mtime > STALE_UNTAGGED_SECONDS
+            stale = (
+                not process_alive(int(pid)) if pid else time.time() - entry.stat().st_mtime > STALE_UNTAGGED_SECONDS
+            )
             if stale:
                 entry.unlink()
                 removed.append(entry)

@@ -14,31 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..models.run_options import (
+    aggregator_choices,
+    attribution_method_choices,
+    default_device,
+    step_function_choices,
+)
 from ..utils.options import cli_arg
-
-
-def _methods() -> list[str]:
-    from ..attr import list_feature_attribution_methods
-
-    return list_feature_attribution_methods()
-
-
-def _step_functions() -> list[str]:
-    from ..attr import list_step_functions
-
-    return list_step_functions()
-
-
-def _aggregators() -> list[str]:
-    from ..data import list_aggregation_functions, list_aggregators
-
-    return list(list_aggregators()) + list(list_aggregation_functions())
-
-
-def _default_device() -> str:
-    from ..models import get_default_device
-
-    return get_default_device()
 
 
 @dataclass
@@ -49,15 +31,18 @@ class AttributeBaseArgs:
         default=None, aliases=["-m"], required=True, help="Model id on the HuggingFace Hub or local model folder."
     )
     attribution_method: str | None = cli_arg(
-        default="saliency", aliases=["-a"], choices=_methods, help="Feature attribution method to use."
+        default="saliency",
+        aliases=["-a"],
+        choices=attribution_method_choices,
+        help="Feature attribution method to use.",
     )
     device: str = cli_arg(
-        default_factory=_default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
+        default_factory=default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
     )
     attributed_fn: str | None = cli_arg(
         default=None,
         aliases=["-fn"],
-        choices=_step_functions,
+        choices=step_function_choices,
         help="Step function used as attribution target (default: probability).",
     )
     attribution_selectors: list[int] | None = cli_arg(
@@ -65,7 +50,7 @@ class AttributeBaseArgs:
     )
     attribution_aggregators: list[str] | None = cli_arg(
         default=None,
-        choices=_aggregators,
+        choices=aggregator_choices,
         help="Aggregators or aggregation functions applied to the attributions before saving, in order.",
     )
     normalize_attributions: bool = cli_arg(default=False, help="Normalize the attributions when aggregating.")
@@ -91,7 +76,7 @@ class AttributeExtendedArgs(AttributeBaseArgs):
         default=False, help="Encoder-decoder models: continue generation from the generated texts used as prefix."
     )
     step_scores: list[str] = cli_arg(
-        default_factory=list, choices=_step_functions, help="Step scores computed at every attributed step."
+        default_factory=list, choices=step_function_choices, help="Step scores computed at every attributed step."
     )
     output_step_attributions: bool = cli_arg(default=False, help="Also keep the per-step attributions.")
     include_eos_baseline: bool = cli_arg(

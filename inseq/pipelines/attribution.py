@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..models.run_options import generation_kwargs_with_language, load_model_from_options
 from ..utils.errors import InseqError
 from .args import AttributeBaseArgs, AttributeExtendedArgs
 
@@ -27,19 +28,13 @@ def load_run_model(args: AttributeBaseArgs) -> AttributionModel:
     Raises:
         PipelineError: No model was given.
     """
-    from ..models import AttributionModel, load_model
-
-    if isinstance(args.model_name_or_path, AttributionModel):
-        return args.model_name_or_path
-    name = args.model_name_or_path
-    if name is None or (isinstance(name, str) and not name.strip()):
-        raise PipelineError("No model given: pass model_name_or_path (--model_name_or_path/-m).")
-    return load_model(
-        name,
+    return load_model_from_options(
+        args.model_name_or_path,
         args.attribution_method,
-        device=args.device,
-        model_kwargs=dict(args.model_kwargs or {}),
-        tokenizer_kwargs=dict(args.tokenizer_kwargs or {}),
+        args.device,
+        args.model_kwargs,
+        args.tokenizer_kwargs,
+        PipelineError,
     )
 
 
@@ -100,16 +95,7 @@ def aggregate_with_args(out: FeatureAttributionOutput, args: AttributeBaseArgs) 
 
 def generation_kwargs_for(model: AttributionModel, args: AttributeBaseArgs) -> dict[str, Any]:
     """Generation kwargs with ``forced_bos_token_id`` set from a ``tgt_lang`` tokenizer kwarg (e.g. mBART, NLLB)."""
-    gen = dict(args.generation_kwargs or {})
-    tgt_lang = (args.tokenizer_kwargs or {}).get("tgt_lang")
-    if tgt_lang and "forced_bos_token_id" not in gen:
-        tokenizer = model.tokenizer
-        lang_ids = getattr(tokenizer, "lang_code_to_id", None)
-        token_id = lang_ids.get(tgt_lang) if isinstance(lang_ids, dict) else None
-        if token_id is None:
-            token_id = tokenizer.convert_tokens_to_ids(tgt_lang)
-        gen["forced_bos_token_id"] = token_id
-    return gen
+    return generation_kwargs_with_language(model, args.generation_kwargs, args.tokenizer_kwargs)
 
 
 def attribute_texts(

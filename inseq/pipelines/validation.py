@@ -9,11 +9,11 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from ..data.files import process_alive
 from .attribution import PipelineError
 
 __all__ = ["clean_run_temps", "read_manifest"]
@@ -48,16 +48,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_run_temps(folder: Path) -> list[Path]:
     """Remove temporaries of a run folder whose writer is gone (called when a run starts or resumes).
 
@@ -68,7 +58,7 @@ def clean_run_temps(folder: Path) -> list[Path]:
     patterns = (".*.tmp-*", "*/.*.tmp-*", "*/*.json.tmp", ".*.tmp", "*/.*.tmp")
     for entry in {p for pattern in patterns for p in folder.glob(pattern)}:
         match = re.search(r"\.tmp-(\d+)$", entry.name) or re.search(r"\.(\d+)\.[^./]+\.tmp$", entry.name)
-        if match and int(match.group(1)) != os.getpid() and _pid_alive(int(match.group(1))):
+        if match and process_alive(int(match.group(1))):
             continue
         try:
             entry.unlink()

@@ -7,7 +7,7 @@ task; nothing leaks between calls).
 Example:
     >>> from inseq.utils.budgets import get_budgets, memory_budgets
     >>> get_budgets().backward_tokens
-    32768
+    1024
     >>> with memory_budgets(backward_tokens=4096):
     ...     get_budgets().backward_tokens
     4096
@@ -27,15 +27,19 @@ class MemoryBudgets:
     """Upper bounds on the size of one pass.
 
     Attributes:
-        backward_tokens: ``positions x rows x tokens`` of one batched backward pass (gradient methods).
+        backward_tokens: ``positions x rows x tokens`` of one batched backward pass (gradient methods); the path
+            kernel counts each position's logits as ``vocab / hidden`` more tokens, since a batched backward holds
+            ``positions x positions`` of them. The default keeps the peak memory of the gradient methods at or below
+            inseq 0.7's on CPU (see ``benchmarks/bench_gradient.py``); raise it on a large GPU for speed.
         forward_tokens: ``rows x tokens`` of one forward pass with gradients (interpolation steps of path methods).
-        perturbed_rows: ``rows x positions`` of one perturbed forward (occlusion, LIME, ReAGent, evaluation).
+        perturbed_rows: ``rows x positions`` of logits of one perturbed forward (occlusion, LIME, ReAGent,
+            evaluation); the default keeps them to a few times one prefix's logits, as in inseq 0.7.
         plain_rows: rows of logits kept at once by no-grad passes (step scores), times the batch size.
     """
 
-    backward_tokens: int = 32768
+    backward_tokens: int = 1024
     forward_tokens: int = 4096
-    perturbed_rows: int = 2048
+    perturbed_rows: int = 64
     plain_rows: int = 256
 
     def __post_init__(self) -> None:

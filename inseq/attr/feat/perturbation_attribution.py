@@ -1,9 +1,9 @@
-"""Perturbation-based attribution methods.
+"""Perturbation-based attribution methods: ``occlusion`` and ``lime``, on the perturbed-forward kernel.
 
 ``occlusion`` replaces windows of input tokens with their baseline (UNK) embeddings and measures how much the
 attributed function changes. With a causal decoder one forward over the whole sequence gives the perturbed value at
 every target position at once, so each occluded window costs one forward shared by all positions, and several
-occluded copies of the batch travel in the same forward (stacked along the first dimension).
+occluded copies of the batch travel in the same forward (:mod:`inseq.attr.feat.perturbed_forward`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers.modeling_outputs import BaseModelOutput
 
 from ..engine import AttributionContext, attributed_fn_values
 from .feature_attribution import FeatureAttribution, MethodResult
 from .ops.lime import lime_masks, lime_surrogate
-
-#: Upper bound on ``rows x positions`` of the logits produced by one perturbed forward (memory for the vocabulary).
-_ROW_POSITION_BUDGET = 2048
+from .perturbed_forward import PerturbationOptions, Perturbed, PerturbedForward
 
 
 def _windows(length: int, width: int, stride: int) -> list[int]:
@@ -95,6 +92,7 @@ class OcclusionAttribution(FeatureAttribution):
             show_progress: Accepted for compatibility (the engine shows progress).
             max_chunk_size: Accepted for compatibility (all positions are scored by each forward).
         """
+        forward = PerturbedForward(ctx, PerturbationOptions(perturbations_per_eval))
         batch = ctx.batch
         src, tgt = ctx.input_embeds()
         src_base, tgt_base = ctx.baseline_embeds()
@@ -104,75 +102,60 @@ class OcclusionAttribution(FeatureAttribution):
         stride_args = _per_input(strides, n_inputs, "strides")
         widths = [1 if w is None else _token_window(w, hidden, "sliding_window_shapes") for w in windows]
         steps = [_token_stride(s, "strides") for s in stride_args]
-        if perturbations_per_eval is not None and (
-            not isinstance(perturbations_per_eval, int) or perturbations_per_eval < 1
-        ):
-            raise ValueError(f"perturbations_per_eval must be a positive integer, got {perturbations_per_eval!r}.")
-        p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
-        per_eval = perturbations_per_eval or max(1, _ROW_POSITION_BUDGET // (batch.size * (p1 - p0)))
         clean = attributed_fn_values(ctx)
         result = MethodResult()
-        with torch.no_grad():
-            enc = ctx.scorer.encode(source_ids=batch.source_ids) if src is not None else None
-            if src is not None:
-                lengths = torch.tensor(batch.source_lengths)
-                result.source = self._occlude(
-                    ctx, src, src_base, widths[0], steps[0], per_eval, clean, lengths, side="source", tgt=tgt
-                )
-            if ctx.wants_target:
-                lengths = torch.tensor(batch.target_lengths)
-                result.target = self._occlude(
-                    ctx, tgt, tgt_base, widths[-1], steps[-1], per_eval, clean, lengths, side="target", enc=enc
-                )
+        if src is not None:
+            lengths = torch.tensor(batch.source_lengths)
+            windows_src = _windows(src.shape[1], widths[0], steps[0])
+            result.source = _occlude(forward, src, src_base, widths[0], windows_src, clean, lengths, other=tgt)
+        if ctx.wants_target:
+            lengths = torch.tensor(batch.target_lengths)
+            windows_tgt = _windows(min(tgt.shape[1], int(ctx.positions[-1])), widths[-1], steps[-1])
+            result.target = _occlude(forward, tgt, tgt_base, widths[-1], windows_tgt, clean, lengths)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
 
-    @staticmethod
-    def _occlude(
-        ctx: AttributionContext,
-        embeds: torch.Tensor,
-        base: torch.Tensor,
-        width: int,
-        stride: int,
-        per_eval: int,
-        clean: torch.Tensor,
-        lengths: torch.Tensor,
-        side: str,
-        tgt: torch.Tensor | None = None,
-        enc: Any = None,
-    ) -> torch.Tensor:
-        """``(batch, n_positions, len)`` mean absolute change over the windows covering each token."""
-        n, length = embeds.shape[:2]
-        p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
-        if side == "target":
-            length = min(length, p1 - 1)
-        total = torch.zeros(n, ctx.n_positions, embeds.shape[1])
-        count = torch.zeros(n, ctx.n_positions, embeds.shape[1])
-        starts = _windows(length, width, stride)
-        positions = ctx.positions.view(1, -1)
-        for first in range(0, len(starts), per_eval):
-            group = starts[first : first + per_eval]
-            k = len(group)
-            occluded = embeds.repeat(k, 1, 1)
-            for c, s in enumerate(group):
-                occluded[c * n : (c + 1) * n, s : s + width] = base[:, s : s + width]
-            if side == "source":
-                enc_k = ctx.scorer.encode(occluded, repeat=k)
-                values = ctx.scorer.score(p0, p1, repeat=k, target_embeds=tgt.repeat(k, 1, 1), encoder_outputs=enc_k)
-            else:
-                enc_k = BaseModelOutput(last_hidden_state=enc.last_hidden_state.repeat(k, 1, 1)) if enc else None
-                values = ctx.scorer.score(p0, p1, repeat=k, target_embeds=occluded, encoder_outputs=enc_k)
-            diffs = (clean.unsqueeze(0) - values.float().cpu().view(k, n, -1)).abs()
-            for c, s in enumerate(group):
-                # a window counts for example b if it fits its sequence, and for position p if it lies in p's prefix
-                valid = (s + width <= lengths).view(n, 1).expand(n, ctx.n_positions)
-                if side == "target":
-                    valid = valid & (s + width <= positions)
-                weight = valid.float().unsqueeze(-1)
-                total[:, :, s : s + width] += diffs[c].nan_to_num().unsqueeze(-1) * weight
-                count[:, :, s : s + width] += weight
-        return total / count
+
+def _occlude(
+    forward: PerturbedForward,
+    embeds: torch.Tensor,
+    base: torch.Tensor,
+    width: int,
+    starts: list[int],
+    clean: torch.Tensor,
+    lengths: torch.Tensor,
+    other: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``(batch, n_positions, len)`` mean absolute change over the windows covering each token.
+
+    ``embeds`` are the source embeddings when ``other`` (the target embeddings) is given, else the target ones.
+    """
+    ctx = forward.ctx
+    n = embeds.shape[0]
+
+    def build(first: int, last: int) -> Perturbed:
+        k = last - first
+        occluded = embeds.repeat(k, 1, 1)
+        for c, s in enumerate(starts[first:last]):
+            occluded[c * n : (c + 1) * n, s : s + width] = base[:, s : s + width]
+        if other is None:
+            return Perturbed(k, target_embeds=occluded)
+        return Perturbed(k, target_embeds=other.repeat(k, 1, 1), source_embeds=occluded)
+
+    diffs = (clean.unsqueeze(0) - forward.map(len(starts), build)).abs().nan_to_num()
+    total = torch.zeros(n, ctx.n_positions, embeds.shape[1])
+    count = torch.zeros(n, ctx.n_positions, embeds.shape[1])
+    positions = ctx.positions.view(1, -1)
+    for c, s in enumerate(starts):
+        # a window counts for example b if it fits its sequence, and for position p if it lies in p's prefix
+        valid = (s + width <= lengths).view(n, 1).expand(n, ctx.n_positions)
+        if other is None:
+            valid = valid & (s + width <= positions)
+        weight = valid.float().unsqueeze(-1)
+        total[:, :, s : s + width] += diffs[c].unsqueeze(-1) * weight
+        count[:, :, s : s + width] += weight
+    return total / count
 
 
 def _per_input(value: Any, n_inputs: int, name: str) -> list[Any]:
@@ -240,35 +223,29 @@ class LimeAttribution(FeatureAttribution):
             raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
         if not 0 < mask_prob < 1:
             raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob!r}.")
+        forward = PerturbedForward(ctx, PerturbationOptions(perturbations_per_eval))
         model, batch = ctx.model, ctx.batch
-        enc_dec = batch.is_encoder_decoder
+        with_src = batch.source_ids is not None  # the source is attributed when there is one, else the target
         replacement = model.unk_token_id if mask_token == "unk" else model.pad_token_id
-        ids = batch.source_ids if enc_dec else batch.target_ids
-        valid = (batch.source_mask if enc_dec else batch.target_mask).bool().cpu()
-        special = torch.tensor([[int(t) in set(model.special_tokens_ids) for t in row] for row in ids.tolist()])
-        maskable = valid & ~special
-        n, length = ids.shape
-        masked = lime_masks(maskable, n_samples, mask_prob, torch.Generator().manual_seed(seed))
-        p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
-        per_eval = perturbations_per_eval or max(1, _ROW_POSITION_BUDGET // (n * (p1 - p0)))
-        values = torch.zeros(n_samples, n, ctx.n_positions)
+        ids = batch.source_ids if with_src else batch.target_ids
+        valid = (batch.source_mask if with_src else batch.target_mask).bool().cpu()
+        special = torch.isin(ids.cpu(), torch.tensor(sorted(set(model.special_tokens_ids)), dtype=torch.long))
+        masked = lime_masks(valid & ~special, n_samples, mask_prob, torch.Generator().manual_seed(seed))
+
+        def build(first: int, last: int) -> Perturbed:
+            k = last - first
+            perturbed = torch.where(masked[first:last].to(ids.device), replacement, ids.unsqueeze(0)).flatten(0, 1)
+            if with_src:
+                target = model.embed_ids(batch.target_ids, as_targets=True).repeat(k, 1, 1)
+                return Perturbed(k, target_embeds=target, source_ids=perturbed)
+            return Perturbed(k, target_embeds=model.embed_ids(perturbed, as_targets=True))
+
         with torch.no_grad():
-            enc = ctx.scorer.encode(source_ids=batch.source_ids) if enc_dec else None
-            for first in range(0, n_samples, per_eval):
-                group = masked[first : first + per_eval]
-                k = group.shape[0]
-                perturbed = torch.where(group.to(ids.device), replacement, ids.unsqueeze(0)).flatten(0, 1)
-                if enc_dec:
-                    embeds = model.embed_ids(batch.target_ids).repeat(k, 1, 1)
-                    enc_k = ctx.scorer.encode(source_ids=perturbed, repeat=k)
-                else:
-                    embeds, enc_k = model.embed_ids(perturbed, as_targets=True), enc
-                scores = ctx.scorer.score(p0, p1, repeat=k, target_embeds=embeds, encoder_outputs=enc_k)
-                values[first : first + k] = scores.float().cpu().view(k, n, -1)
+            values = forward.map(n_samples, build)
         out = _fit_lime(ctx, ids, masked, values, valid, replacement, alpha)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
-        return MethodResult(source=out, target=None) if enc_dec else MethodResult(target=out)
+        return MethodResult(source=out, target=None) if with_src else MethodResult(target=out)
 
 
 def _fit_lime(
@@ -280,8 +257,12 @@ def _fit_lime(
     replacement: int,
     alpha: float,
 ) -> torch.Tensor:
-    """``(batch, n_positions, len, hidden)`` LIME coefficients: one surrogate per example and attributed position."""
-    model, enc_dec = ctx.model, ctx.batch.is_encoder_decoder
+    """``(batch, n_positions, len, hidden)`` LIME coefficients: one surrogate per example and attributed position.
+
+    As inseq 0.7: the features are the flattened perturbed embeddings of the position's input (the source, or the
+    target prefix), so there is one coefficient per (token, embedding dimension).
+    """
+    model, with_src = ctx.model, ctx.batch.source_ids is not None
     with torch.no_grad():
         embeds = model.embed_ids(ids).double().cpu()
         filler = model.embed_ids(torch.tensor([[replacement]], device=ids.device))[0, 0].double().cpu()
@@ -292,7 +273,7 @@ def _fit_lime(
         for col, p in enumerate(ctx.positions.tolist()):
             if not bool(ctx.active[b, col]):
                 continue
-            upto = lengths[b] if enc_dec else p
+            upto = lengths[b] if with_src else p
             hit = masked[:, b, :upto]
             features = torch.where(hit.unsqueeze(-1), filler, embeds[b, :upto].unsqueeze(0))
             grid[b, col, :upto] = lime_surrogate(features, values[:, b, col], (~hit).sum(-1), alpha)

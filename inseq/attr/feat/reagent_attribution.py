@@ -23,6 +23,7 @@ with ``seed``, so equal seeds give equal scores.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,9 +31,7 @@ import torch
 from ..engine import AttributionContext, attributed_fn_values
 from .feature_attribution import FeatureAttribution, MethodResult
 from .ops.token_sampler import SAMPLERS, make_token_sampler
-
-#: Upper bound on ``rows x positions`` of the logits of one perturbed forward.
-_ROW_POSITION_BUDGET = 2048
+from .perturbed_forward import PerturbationOptions, Perturbed, PerturbedForward
 
 
 class ReagentAttribution(FeatureAttribution):
@@ -88,143 +87,150 @@ class ReagentAttribution(FeatureAttribution):
     def _get_sampler(self, ctx: AttributionContext) -> Any:
         if self._sampler is None:
             model = ctx.model
-            vocab = model.model.get_input_embeddings().weight.shape[0]
-            self._sampler = make_token_sampler(self.token_sampler, model.tokenizer, vocab, model.special_tokens_ids)
+            vocab = model.vocabulary_embeddings.shape[0]
+
+            def words() -> list[str]:
+                return model.convert_ids_to_tokens(list(range(vocab)), skip_special_tokens=False, decode_tokens=True)
+
+            self._sampler = make_token_sampler(self.token_sampler, words, vocab, model.special_tokens_ids)
         return self._sampler
 
-    def compute(self, ctx: AttributionContext, *, seed: int = 42, show_progress: bool = False) -> MethodResult:
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        seed: int = 42,
+        perturbations_per_eval: int | None = None,
+        show_progress: bool = False,
+    ) -> MethodResult:
         """Probe until every probe meets the stopping condition at every position (or ``max_probe_steps``).
 
         Args:
             ctx: The engine context.
             seed: Seed of the sampling generator (masks and replacement tokens).
+            perturbations_per_eval: Probes run in one forward (default: as many as fit the ``perturbed_rows``
+                memory budget).
             show_progress: Accepted for compatibility (the engine shows progress).
         """
-        model, batch = ctx.model, ctx.batch
-        enc_dec = batch.is_encoder_decoder
+        forward = PerturbedForward(ctx, PerturbationOptions(perturbations_per_eval))
         sampler = self._get_sampler(ctx)
         generator = torch.Generator().manual_seed(int(seed))
-        special = set(model.special_tokens_ids)
-        # features: source tokens (encoder-decoder) then target tokens (when target attributions are wanted)
-        sides = []
-        if enc_dec:
-            sides.append(("source", batch.source_ids.cpu(), batch.source_mask.cpu().bool()))
-        if ctx.wants_target:
-            sides.append(("target", batch.target_ids.cpu(), batch.target_mask.cpu().bool()))
-        ids = torch.cat([s[1] for s in sides], dim=1)
-        valid = torch.cat([s[2] for s in sides], dim=1)
-        n_src = batch.source_ids.shape[1] if enc_dec else 0
-        eligible = valid & ~torch.isin(ids, torch.tensor(sorted(special), dtype=torch.long))
-        n, n_feat = ids.shape
-        positions = ctx.positions.view(-1, 1)
-        feat_pos = torch.arange(n_feat).view(1, -1) - n_src  # target index of a feature (negative: source)
-        in_prefix = (feat_pos < positions) | (feat_pos < 0)  # (n_positions, n_feat)
+        feats = _Features.of(ctx)
+        n, n_feat = feats.ids.shape
         # pooled sums over probes and steps of delta when replaced / kept, per (example, position, feature)
-        shape = (n, ctx.n_positions, n_feat)
-        sum_rep, cnt_rep, sum_keep, cnt_keep = (torch.zeros(shape) for _ in range(4))
+        sums = [torch.zeros(n, ctx.n_positions, n_feat) for _ in range(4)]
         probes = self.num_probes
         done = ~ctx.active.unsqueeze(0).expand(probes, -1, -1).clone()  # (probes, batch, n_positions)
         clean = attributed_fn_values(ctx)
         for _ in range(self.max_probe_steps):
             running = ~done  # (probes, batch, n_positions)
-            mask = (torch.rand(probes, n, n_feat, generator=generator) < self.replacing_ratio) & eligible
-            replaced = torch.where(mask, sampler.sample(ids.expand(probes, -1, -1), generator), ids)
-            values = self._values(ctx, replaced, n_src)  # (probes, batch, n_positions)
+            mask = (torch.rand(probes, n, n_feat, generator=generator) < self.replacing_ratio) & feats.eligible
+            replaced = torch.where(mask, sampler.sample(feats.ids.expand(probes, -1, -1), generator), feats.ids)
+            values = forward.map(probes, lambda a, b, r=replaced: feats.perturbed(ctx, r[a:b]))
             delta = (clean.unsqueeze(0) - values).nan_to_num() * running
-            m = mask.unsqueeze(2).float() * running.unsqueeze(-1)
-            k = (~mask).unsqueeze(2).float() * running.unsqueeze(-1)
-            sum_rep += (delta.unsqueeze(-1) * m).sum(0)
-            cnt_rep += m.sum(0)
-            sum_keep += (delta.unsqueeze(-1) * k).sum(0)
-            cnt_keep += k.sum(0)
-            importance = _importance(sum_rep, cnt_rep, sum_keep, cnt_keep)
-            done |= self._stops(ctx, ids, eligible & valid, in_prefix, importance, done, sampler, generator, n_src)
+            for i, chosen in enumerate((mask, ~mask)):
+                weight = chosen.unsqueeze(2).float() * running.unsqueeze(-1)
+                sums[2 * i] += (delta.unsqueeze(-1) * weight).sum(0)
+                sums[2 * i + 1] += weight.sum(0)
+            done |= self._stops(forward, feats, _importance(*sums), done, sampler, generator)
             if bool(done.all()):
                 break
-        scores = _importance(sum_rep, cnt_rep, sum_keep, cnt_keep) * (in_prefix.unsqueeze(0) & eligible.unsqueeze(1))
-        hidden = model.model.get_input_embeddings().weight.shape[-1]
+        scores = _importance(*sums) * (feats.in_prefix.unsqueeze(0) & feats.eligible.unsqueeze(1))
+        hidden = ctx.model.vocabulary_embeddings.shape[-1]
         result = MethodResult()
-        if enc_dec:
-            result.source = scores[..., :n_src].unsqueeze(-1).expand(-1, -1, -1, hidden).clone()
+        if feats.n_src:
+            result.source = scores[..., : feats.n_src].unsqueeze(-1).expand(-1, -1, -1, hidden).clone()
         if ctx.wants_target:
-            result.target = scores[..., n_src:].unsqueeze(-1).expand(-1, -1, -1, hidden).clone()
+            result.target = scores[..., feats.n_src :].unsqueeze(-1).expand(-1, -1, -1, hidden).clone()
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
 
-    def _values(self, ctx: AttributionContext, replaced: torch.Tensor, n_src: int) -> torch.Tensor:
-        """``(probes, batch, n_positions)`` attributed function under each probe's replaced tokens."""
-        batch = ctx.batch
-        probes, n = replaced.shape[:2]
-        p0, p1 = ctx.grid_start, int(ctx.positions[-1]) + 1
-        per_eval = max(1, _ROW_POSITION_BUDGET // (n * (p1 - p0)))
-        out = torch.zeros(probes, n, ctx.n_positions)
-        with torch.no_grad():
-            for first in range(0, probes, per_eval):
-                group = replaced[first : first + per_eval]
-                c = group.shape[0]
-                src_ids, tgt_ids = self._split(ctx, group.flatten(0, 1), n_src, c)
-                enc = ctx.scorer.encode(source_ids=src_ids, repeat=c) if batch.is_encoder_decoder else None
-                embeds = ctx.model.embed_ids(tgt_ids, as_targets=True)
-                values = ctx.scorer.score(p0, p1, repeat=c, target_embeds=embeds, encoder_outputs=enc)
-                out[first : first + c] = values.float().cpu().view(c, n, -1)
-        return out
-
-    @staticmethod
-    def _split(ctx: AttributionContext, rows: torch.Tensor, n_src: int, copies: int):
-        """Source and target ids of ``rows`` (copies x batch) of features (source part only for encoder-decoder)."""
-        batch = ctx.batch
-        device = batch.target_ids.device
-        src = rows[:, :n_src].to(device) if batch.is_encoder_decoder else None
-        if ctx.wants_target:
-            tgt = rows[:, n_src:].to(device)
-        else:
-            tgt = batch.target_ids.repeat(copies, 1)
-        return src, tgt
+    def _keep_mask(self, can: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_feat)`` the ``keep_top_n`` (or ``keep_ratio``) most important candidates of each example."""
+        keep = torch.zeros_like(can)
+        counts = can.sum(-1)
+        for b in range(can.shape[0]):
+            n_keep = self.keep_top_n
+            if self.keep_ratio is not None:
+                n_keep = math.ceil(self.keep_ratio * int(counts[b]))
+            n_keep = min(n_keep, int(counts[b]))
+            if n_keep:
+                keep[b, score[b].topk(n_keep).indices] = True
+        return keep
 
     def _stops(
         self,
-        ctx: AttributionContext,
-        ids: torch.Tensor,
-        eligible: torch.Tensor,
-        in_prefix: torch.Tensor,
+        forward: PerturbedForward,
+        feats: _Features,
         importance: torch.Tensor,
         done: torch.Tensor,
         sampler: Any,
         generator: torch.Generator,
-        n_src: int,
     ) -> torch.Tensor:
         """``(probes, batch, n_positions)``: the target stays in the top-k with only the kept tokens unchanged."""
-        batch = ctx.batch
+        ctx = forward.ctx
         probes, n = done.shape[:2]
         hits = torch.zeros_like(done)
-        with torch.no_grad():
-            for col, p in enumerate(ctx.positions.tolist()):
-                if bool(done[:, :, col].all()):
-                    continue
-                can = eligible & in_prefix[col].unsqueeze(0)  # (batch, n_feat)
-                score = importance[:, col].masked_fill(~can, float("-inf"))
-                counts = can.sum(-1)
-                keep = torch.zeros_like(can)
-                for b in range(n):
-                    n_keep = self.keep_top_n
-                    if self.keep_ratio is not None:
-                        n_keep = math.ceil(self.keep_ratio * int(counts[b]))
-                    n_keep = min(n_keep, int(counts[b]))
-                    if n_keep:
-                        keep[b, score[b].topk(n_keep).indices] = True
-                swap = can & (keep if self.invert_keep else ~keep)
-                draws = sampler.sample(ids.expand(probes, -1, -1), generator)
-                replaced = torch.where(swap.unsqueeze(0), draws, ids.unsqueeze(0))
-                src_ids, tgt_ids = self._split(ctx, replaced.flatten(0, 1), n_src, probes)
-                enc = ctx.scorer.encode(source_ids=src_ids, repeat=probes) if batch.is_encoder_decoder else None
-                embeds = ctx.model.embed_ids(tgt_ids, as_targets=True)
-                logits = ctx.scorer.logits(p, p + 1, target_embeds=embeds, encoder_outputs=enc, repeat=probes)
-                logits = logits[:, 0].float()
-                target = batch.target_ids[:, p].repeat(probes).to(logits.device)
-                top = logits.topk(min(self.top_k, logits.shape[-1]), dim=-1).indices
-                hits[:, :, col] = (top == target.unsqueeze(-1)).any(-1).view(probes, n).cpu()
+        for col, p in enumerate(ctx.positions.tolist()):
+            if bool(done[:, :, col].all()):
+                continue
+            can = feats.eligible & feats.valid & feats.in_prefix[col].unsqueeze(0)  # (batch, n_feat)
+            keep = self._keep_mask(can, importance[:, col].masked_fill(~can, float("-inf")))
+            swap = can & (keep if self.invert_keep else ~keep)
+            draws = sampler.sample(feats.ids.expand(probes, -1, -1), generator)
+            replaced = torch.where(swap.unsqueeze(0), draws, feats.ids.unsqueeze(0))
+            logits = forward.logits_at(p, feats.perturbed(ctx, replaced))
+            target = ctx.batch.target_ids[:, p].repeat(probes).to(logits.device)
+            top = logits.topk(min(self.top_k, logits.shape[-1]), dim=-1).indices
+            hits[:, :, col] = (top == target.unsqueeze(-1)).any(-1).view(probes, n).cpu()
         return hits
+
+
+@dataclass
+class _Features:
+    """The tokens ReAGent may replace: source tokens (when there is a source), then target tokens (when wanted).
+
+    Attributes:
+        ids: ``(batch, n_feat)`` ids of the features.
+        valid: ``(batch, n_feat)`` not padding.
+        eligible: ``(batch, n_feat)`` valid and not a special token.
+        in_prefix: ``(n_positions, n_feat)`` whether a feature is visible from each grid position.
+        n_src: Number of source features (0 without a source).
+    """
+
+    ids: torch.Tensor
+    valid: torch.Tensor
+    eligible: torch.Tensor
+    in_prefix: torch.Tensor
+    n_src: int
+
+    @classmethod
+    def of(cls, ctx: AttributionContext) -> _Features:
+        batch = ctx.batch
+        sides = []
+        if batch.source_ids is not None:
+            sides.append((batch.source_ids.cpu(), batch.source_mask.cpu().bool()))
+        if ctx.wants_target:
+            sides.append((batch.target_ids.cpu(), batch.target_mask.cpu().bool()))
+        ids = torch.cat([s[0] for s in sides], dim=1)
+        valid = torch.cat([s[1] for s in sides], dim=1)
+        special = torch.tensor(sorted(set(ctx.model.special_tokens_ids)), dtype=torch.long)
+        n_src = batch.source_ids.shape[1] if batch.source_ids is not None else 0
+        feat_pos = torch.arange(ids.shape[1]).view(1, -1) - n_src  # target index of a feature (negative: source)
+        in_prefix = (feat_pos < ctx.positions.view(-1, 1)) | (feat_pos < 0)
+        return cls(ids, valid, valid & ~torch.isin(ids, special), in_prefix, n_src)
+
+    def perturbed(self, ctx: AttributionContext, replaced: torch.Tensor) -> Perturbed:
+        """The copies of the batch holding ``(copies, batch, n_feat)`` replaced features."""
+        batch, copies = ctx.batch, replaced.shape[0]
+        device = batch.target_ids.device
+        rows = replaced.flatten(0, 1)
+        src = rows[:, : self.n_src].to(device) if self.n_src else None
+        tgt = rows[:, self.n_src :].to(device) if ctx.wants_target else batch.target_ids.repeat(copies, 1)
+        with torch.no_grad():
+            embeds = ctx.model.embed_ids(tgt, as_targets=True)
+        return Perturbed(copies, target_embeds=embeds, source_ids=src)
 
 
 def _importance(sum_rep, cnt_rep, sum_keep, cnt_keep) -> torch.Tensor:

@@ -13,36 +13,28 @@ gradients, so the engine's batched passes are reused as they are.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
-from captum.attr._utils.approximation_methods import approximation_parameters
-from transformers.modeling_outputs import BaseModelOutput
 
-from ...utils.budgets import get_budgets
 from ..engine import AttributionContext, attributed_fn_values
 from .feature_attribution import MethodResult
-from .gradient_attribution import GradientAttribution, IntegratedGradientsAttribution, _alloc, _batched_grads
+from .gradient_attribution import GradientAttribution, completeness_gap, prefix_only
 from .ops.monotonic_path import MODES, STRATEGIES, build_monotonic_path, load_or_build_knn_graph, path_weights
+from .path_integral import PathIntegral, PathOptions, PathPass, points_per_pass, step_rule
 
 
-def _steps_per_pass(ctx: AttributionContext, n_steps: int, internal_batch_size: int | None, with_src: bool) -> int:
-    """Interpolation steps stacked in one forward: ``internal_batch_size`` rows, or a fixed token budget."""
-    if internal_batch_size is not None:
-        if internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be a positive integer, got {internal_batch_size}.")
-        return max(1, internal_batch_size // ctx.batch.size)
-    batch = ctx.batch
-    tokens = batch.size * (batch.target_ids.shape[1] + (batch.source_ids.shape[1] if with_src else 0))
-    return max(1, min(n_steps, get_budgets().forward_tokens // max(1, tokens)))
+def _one_token_points(x: torch.Tensor, base: torch.Tensor, index: int, alphas: list[float]) -> torch.Tensor:
+    """``(n * batch, len, hidden)`` copies of ``x`` whose token ``index`` is at ``base + a (x - base)``, a in alphas."""
+    a = torch.tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    points = x.repeat(len(alphas), 1, 1)
+    points[:, index] = (base[:, index] + a * (x[:, index] - base[:, index])).flatten(0, 1)
+    return points
 
 
-def _with_token(embeds: torch.Tensor, index: int, token: torch.Tensor, copies: int) -> torch.Tensor:
-    """``copies`` stacked copies of ``embeds`` (batch, len, hidden) whose token ``index`` is ``token`` (rows, 1, h)."""
-    rep = embeds.repeat(copies, 1, 1)
-    return torch.cat([rep[:, :index], token, rep[:, index + 1 :]], dim=1)
+def _step_ranges(n_steps: int, per_pass: int) -> list[tuple[int, int]]:
+    return [(s, min(n_steps, s + per_pass)) for s in range(0, n_steps, per_pass)]
 
 
 class SequentialIntegratedGradientsAttribution(GradientAttribution):
@@ -81,78 +73,46 @@ class SequentialIntegratedGradientsAttribution(GradientAttribution):
             n_steps: Interpolation steps per token.
             method: Captum approximation method (``"gausslegendre"``, ``"riemann_left"``, ``"riemann_right"``,
                 ``"riemann_middle"``, ``"riemann_trapezoid"``).
-            internal_batch_size: Rows (steps x examples) of one forward pass (default: a fixed token budget).
+            internal_batch_size: Rows (steps x examples) of one forward pass (default: the memory budgets).
             return_convergence_delta: Store the summed per-token completeness gaps as step score ``"deltas"``.
             max_chunk_size: Upper bound on the positions of one batched backward pass.
         """
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
-        step_sizes_fn, alphas_fn = approximation_parameters(method)
-        step_sizes, alphas = step_sizes_fn(n_steps), alphas_fn(n_steps)
-        batch = ctx.batch
+        options = PathOptions(n_steps, internal_batch_size, max_chunk_size)
+        step_sizes, alphas = step_rule(method, n_steps)
         src, tgt = ctx.input_embeds()
         src_base, tgt_base = ctx.baseline_embeds()
-        per_pass = _steps_per_pass(ctx, n_steps, internal_batch_size, False)
-        passes = [(s, min(n_steps, s + per_pass)) for s in range(0, n_steps, per_pass)]
+        kernel = PathIntegral(ctx, options)
+        passes = _step_ranges(n_steps, points_per_pass(ctx, options))
         n_src = src.shape[1] if src is not None else 0
         n_tgt = min(tgt.shape[1], int(ctx.positions[-1])) if ctx.wants_target else 0
-        weight = 1.0 / (len(passes) * max(1, n_src + n_tgt))
-        total_src = torch.zeros(batch.size, ctx.n_positions, n_src, src.shape[-1]) if src is not None else None
-        total_tgt = torch.zeros(batch.size, ctx.n_positions, tgt.shape[1], tgt.shape[-1]) if n_tgt else None
-        clean_enc = ctx.scorer.encode(source_ids=batch.source_ids) if src is not None else None
+        share = 1.0 / (len(passes) * max(1, n_src + n_tgt))
         for start, end in passes:
-            n = end - start
-            a = torch.tensor(alphas[start:end], dtype=tgt.dtype, device=tgt.device).view(n, 1, 1, 1)
-            w = torch.tensor(step_sizes[start:end], dtype=torch.float32).view(1, n, 1, 1)
-
-            def accumulate(total, column, p0, p1, grads, n=n, w=w):
-                # grads: (k, n * batch, 1, hidden) -> weighted sum over the steps: (batch, k, hidden)
-                summed = (grads[:, :, 0].unflatten(1, (n, batch.size)).float().cpu() * w).sum(1)
-                total[:, ctx.grid_columns(p0, p1), column] += summed.transpose(0, 1)
-
-            for i in range(n_src):
-                token = (src_base[:, i] + a[..., 0, :] * (src[:, i] - src_base[:, i])).flatten(0, 1).unsqueeze(1)
-                token = token.detach().requires_grad_(True)
-                enc = ctx.scorer.encode(_with_token(src, i, token, n), repeat=n)
-                tgt_rep = tgt.repeat(n, 1, 1)
-                for p0, p1 in ctx.chunks(rows=n, max_size=max_chunk_size, progress_weight=weight):
-                    values = ctx.scorer.score(p0, p1, repeat=n, target_embeds=tgt_rep, encoder_outputs=enc)
-                    (grads,) = _batched_grads(values, [token], retain_graph=True)
-                    if grads is not None:
-                        accumulate(total_src, i, p0, p1, grads)
-            enc_rep = None
-            if clean_enc is not None:
-                enc_rep = BaseModelOutput(last_hidden_state=clean_enc.last_hidden_state.repeat(n, 1, 1))
-            for i in range(n_tgt):
-                token = (tgt_base[:, i] + a[..., 0, :] * (tgt[:, i] - tgt_base[:, i])).flatten(0, 1).unsqueeze(1)
-                token = token.detach().requires_grad_(True)
-                moved = _with_token(tgt, i, token, n)
-                for p0, p1 in ctx.chunks(rows=n, max_size=max_chunk_size, progress_weight=weight):
-                    if p1 - 1 <= i:  # no position of the chunk has token i in its prefix
-                        continue
-                    values = ctx.scorer.score(p0, p1, repeat=n, target_embeds=moved, encoder_outputs=enc_rep)
-                    (grads,) = _batched_grads(values, [token], retain_graph=False)
-                    if grads is not None:
-                        accumulate(total_tgt, i, p0, p1, grads)
-        result = MethodResult(source=_alloc(ctx, src), target=_alloc(ctx, tgt) if ctx.wants_target else None)
-        if total_src is not None:
-            result.source = total_src * (src - src_base).float().cpu().unsqueeze(1)
-        if total_tgt is not None and result.target is not None:
-            result.target = total_tgt * (tgt - tgt_base).float().cpu().unsqueeze(1)
+            n, a = end - start, alphas[start:end]
+            w = torch.tensor(step_sizes[start:end], dtype=torch.float32).view(-1, 1, 1, 1)
+            for i in range(n_src):  # the source token moves, the target keeps its input value
+                points = _one_token_points(src, src_base, i, a)
+                kernel.run(PathPass(n, tgt.repeat(n, 1, 1), points, None, w, slice(i, i + 1), share))
+            for i in range(n_tgt):  # the target token moves, the source is the clean one
+                points = _one_token_points(tgt, tgt_base, i, a)
+                kernel.run(PathPass(n, points, None, w, None, slice(i, i + 1), share))
+        source, target = kernel.result(
+            source_scale=src - src_base if src is not None else None, target_scale=tgt - tgt_base
+        )
+        result = MethodResult(source=source, target=target)
         if return_convergence_delta:
-            result.step_scores["deltas"] = self._deltas(ctx, result, src, tgt, src_base, tgt_base, n_src, n_tgt)
+            result.step_scores["deltas"] = self._deltas(ctx, result, (src, tgt, src_base, tgt_base), n_src, n_tgt)
         return result
 
     @staticmethod
-    def _deltas(ctx, result, src, tgt, src_base, tgt_base, n_src: int, n_tgt: int) -> torch.Tensor:
+    def _deltas(ctx: AttributionContext, result: MethodResult, embeds: tuple, n_src: int, n_tgt: int) -> torch.Tensor:
         """Per position: ``sum_i [sum(attr_i) - (f(x) - f(x with token i set to its baseline))]``."""
+        src, tgt, src_base, tgt_base = embeds
         f_in = attributed_fn_values(ctx)
         gap = torch.zeros(tuple(ctx.active.shape))
         if result.source is not None:
             gap += result.source.nan_to_num().sum((-1, -2))
         if result.target is not None:
-            rows = torch.arange(result.target.shape[2]).view(1, 1, -1) < ctx.positions.view(1, -1, 1)
-            gap += (result.target * rows.unsqueeze(-1)).nan_to_num().sum((-1, -2))
+            gap += prefix_only(result.target, ctx).sum((-1, -2))
         for i in range(n_src):
             moved = src.clone()
             moved[:, i] = src_base[:, i]
@@ -210,11 +170,10 @@ class DiscretizedIntegratedGradientsAttribution(GradientAttribution):
             return
         model = ctx.model
         with torch.no_grad():
-            n_vocab = model.model.get_input_embeddings().weight.shape[0]
-            ids = torch.arange(n_vocab, device=model.device)
+            ids = torch.arange(model.vocabulary_embeddings.shape[0], device=model.device)
             self._vocab = model.embed_ids(ids).float().cpu().numpy()
         self._graph, self.cache_path = load_or_build_knn_graph(
-            self._vocab, str(model.model_name), self.n_neighbors, self.mode
+            self._vocab, str(model.info.get("model_name")), self.n_neighbors, self.mode
         )
 
     def _paths(
@@ -262,45 +221,32 @@ class DiscretizedIntegratedGradientsAttribution(GradientAttribution):
                 ``"deltas"``.
             max_chunk_size: Upper bound on the positions of one batched backward pass.
         """
+        options = PathOptions(n_steps, internal_batch_size, max_chunk_size, min_steps=2)
         if method not in STRATEGIES:
             raise ValueError(
                 f"method must be one of {STRATEGIES} for discretized integrated gradients, got {method!r}."
             )
-        if not isinstance(n_steps, int) or n_steps < 2:
-            raise ValueError(f"n_steps must be an integer >= 2 for discretized integrated gradients, got {n_steps!r}.")
         self._ensure_graph(ctx)
         batch = ctx.batch
         src, tgt = ctx.input_embeds()
         src_base, tgt_base = ctx.baseline_embeds()
-        device, dtype = tgt.device, tgt.dtype
         src_path = src_w = tgt_path = tgt_w = None
         if src is not None:
             src_path, src_w = self._paths(batch.source_ids.cpu(), batch.source_baseline_ids.cpu(), n_steps, method)
         if ctx.wants_target:
             tgt_path, tgt_w = self._paths(batch.target_ids.cpu(), batch.target_baseline_ids.cpu(), n_steps, method)
-        result = MethodResult(source=_alloc(ctx, src), target=_alloc(ctx, tgt) if ctx.wants_target else None)
-        total_src = torch.zeros_like(result.source) if result.source is not None else None
-        total_tgt = torch.zeros_like(result.target) if result.target is not None else None
-        per_pass = _steps_per_pass(ctx, n_steps, internal_batch_size, src is not None)
-        n_passes = math.ceil(n_steps / per_pass)
-        for start in range(0, n_steps, per_pass):
-            end = min(n_steps, start + per_pass)
+        kernel = PathIntegral(ctx, options)
+        passes = _step_ranges(n_steps, points_per_pass(ctx, options, src.shape[1] if src is not None else 0))
+        for start, end in passes:
             n = end - start
-
-            def combine(p0, p1, gs, gt, start=start, end=end, n=n):
-                for total, grads, w in ((total_src, gs, src_w), (total_tgt, gt, tgt_w)):
-                    if total is None or grads is None or w is None:
-                        continue
-                    k, rows, length = grads.shape[:3]
-                    weighted = grads.unflatten(1, (n, rows // n)).float().cpu() * w[start:end, :, :length].unsqueeze(0)
-                    total[:, ctx.grid_columns(p0, p1), :length] += weighted.sum(1).transpose(0, 1)
-
-            s_src = src_path[start:end].flatten(0, 1).to(device, dtype) if src_path is not None else None
-            s_tgt = (
-                tgt_path[start:end].flatten(0, 1).to(device, dtype) if tgt_path is not None else tgt.repeat(n, 1, 1)
-            )
-            self._gradients(ctx, s_src, s_tgt, n, combine, max_chunk_size, 1 / n_passes)
-        result.source, result.target = total_src, total_tgt
+            s_src = src_path[start:end].flatten(0, 1).to(tgt.device, tgt.dtype) if src_path is not None else None
+            s_tgt = tgt_path[start:end].flatten(0, 1).to(tgt.device, tgt.dtype) if tgt_path is not None else None
+            w_src = src_w[start:end].to(tgt.device) if src_w is not None else None
+            w_tgt = tgt_w[start:end].to(tgt.device) if tgt_w is not None else None
+            s_tgt = s_tgt if s_tgt is not None else tgt.repeat(n, 1, 1)
+            kernel.run(PathPass(n, s_tgt, s_src, w_tgt, w_src, None, 1 / len(passes)))
+        source, target = kernel.result()
+        result = MethodResult(source=source, target=target)
         if return_convergence_delta:
-            result.step_scores["deltas"] = IntegratedGradientsAttribution._deltas(ctx, result, src_base, tgt_base)
+            result.step_scores["deltas"] = completeness_gap(ctx, result, src_base, tgt_base)
         return result

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 
@@ -43,7 +43,7 @@ class POSTokenSampler:
     Tokens whose tag has no other vocabulary entry fall back to uniform draws.
     """
 
-    def __init__(self, tokenizer: Any, vocab_size: int, special_ids: list[int]) -> None:
+    def __init__(self, words: Callable[[], list[str]], vocab_size: int, special_ids: list[int]) -> None:
         try:
             import nltk
         except ImportError as err:
@@ -52,7 +52,7 @@ class POSTokenSampler:
                 "use token_sampler='uniform' to sample offline without it."
             ) from err
         special = set(int(i) for i in special_ids)
-        words = [tokenizer.decode([i]).strip() or "." for i in range(vocab_size)]
+        words = [w.strip() or "." for w in words()[:vocab_size]]
         try:
             tags = [tag for _, tag in nltk.pos_tag(words)]
         except LookupError as err:
@@ -80,10 +80,12 @@ class POSTokenSampler:
         return out
 
 
-def make_token_sampler(name: str, tokenizer: Any, vocab_size: int, special_ids: list[int]) -> Any:
-    """Build the sampler called ``name`` (``"uniform"`` or ``"pos"``)."""
+def make_token_sampler(
+    name: str, words: Callable[[], list[str]], vocab_size: int, special_ids: list[int]
+) -> UniformTokenSampler | POSTokenSampler:
+    """Build the sampler called ``name`` (``"uniform"`` or ``"pos"``); ``words()`` lists the decoded vocabulary."""
     if name == "uniform":
         return UniformTokenSampler(vocab_size, special_ids)
     if name == "pos":
-        return POSTokenSampler(tokenizer, vocab_size, special_ids)
+        return POSTokenSampler(words, vocab_size, special_ids)
     raise ValueError(f"token_sampler must be one of {SAMPLERS}, got {name!r}.")
