@@ -120,6 +120,8 @@ INSEQ_IMPORTS: dict[str, list[str]] = {
         "join_token_ids",
     ],
     "inseq.attr.feat.internals_attribution": ["InternalsAttributionRegistry", "AttentionWeightsAttribution"],
+    "inseq.attr.feat.gradient_attribution": ["GradientAttributionRegistry", "DeepLiftAttribution"],
+    "inseq.attr.feat.perturbation_attribution": ["PerturbationAttributionRegistry", "LimeAttribution"],
     "inseq.models": [
         "AttributionModel",
         "DecoderOnlyAttributionModel",
@@ -168,13 +170,23 @@ def test_from_import_of_old_module_paths() -> None:
 
 
 def test_family_bases_and_wrappers_behave_like_inseq() -> None:
-    from inseq.attr.feat import GradientAttributionRegistry, InternalsAttributionRegistry, SaliencyAttribution
+    from inseq.attr.feat import (
+        GradientAttributionRegistry,
+        InternalsAttributionRegistry,
+        LimeAttribution,
+        PerturbationAttributionRegistry,
+        ReagentAttribution,
+        SaliencyAttribution,
+    )
     from inseq.attr.feat.internals_attribution import AttentionWeightsAttribution
     from inseq.data import FeatureAttributionSequenceOutput
     from inseq.data.aggregator import AggregableMixin
     from inseq.data.data_utils import TensorWrapper
 
     assert issubclass(SaliencyAttribution, GradientAttributionRegistry)
+    assert issubclass(LimeAttribution, PerturbationAttributionRegistry)
+    assert issubclass(ReagentAttribution, PerturbationAttributionRegistry)
+    assert not issubclass(SaliencyAttribution, PerturbationAttributionRegistry)
     assert issubclass(AttentionWeightsAttribution, InternalsAttributionRegistry)
     # family bases are not methods: no id is registered for them
     import inseq

@@ -13,6 +13,7 @@ from .feature_attribution import (
 from .gradient_attribution import (
     DeepLiftAttribution,
     GradientAttribution,
+    GradientAttributionRegistry,
     GradientShapAttribution,
     InputXGradientAttribution,
     IntegratedGradientsAttribution,
@@ -22,17 +23,12 @@ from .gradient_attribution import (
     SaliencyAttribution,
 )
 from .internals_attribution import AttentionWeightsAttribution, InternalsAttributionRegistry, ValueZeroingAttribution
-from .perturbation_attribution import LimeAttribution, OcclusionAttribution
+from .perturbation_attribution import LimeAttribution, OcclusionAttribution, PerturbationAttributionRegistry
 from .reagent_attribution import ReagentAttribution
 from .sequential_attribution import (
     DiscretizedIntegratedGradientsAttribution,
     SequentialIntegratedGradientsAttribution,
 )
-
-#: inseq 0.7 name of the gradient family base.
-GradientAttributionRegistry = GradientAttribution
-#: inseq 0.7 name of the perturbation family base (here the methods share no base beyond FeatureAttribution).
-PerturbationAttributionRegistry = FeatureAttribution
 
 __all__ = [
     "METHODS",

@@ -62,6 +62,10 @@ def _single_point(ctx: AttributionContext, max_chunk_size: int | None) -> tuple[
     return kernel, src, tgt
 
 
+#: inseq 0.7 name of the gradient family base.
+GradientAttributionRegistry = GradientAttribution
+
+
 class SaliencyAttribution(GradientAttribution):
     """Saliency (Simonyan et al., 2013): absolute gradient of the attributed function w.r.t. input embeddings."""
 

@@ -50,7 +50,11 @@ def _token_stride(stride: Any, name: str) -> int:
     return int(value)
 
 
-class OcclusionAttribution(FeatureAttribution):
+class PerturbationAttributionRegistry(FeatureAttribution):
+    """Family base of the methods perturbing their inputs (inseq 0.7 name); not a method itself."""
+
+
+class OcclusionAttribution(PerturbationAttributionRegistry):
     """Occlusion (Zeiler and Fergus, 2014): ``|f(x) - f(x with a token window set to its baseline)|``.
 
     Matches inseq 0.7 (Captum ``Occlusion`` with ``sliding_window_shapes=(1, embedding_dim)``, UNK-embedding
@@ -172,7 +176,7 @@ def _per_input(value: Any, n_inputs: int, name: str) -> list[Any]:
     return [value] * n_inputs
 
 
-class LimeAttribution(FeatureAttribution):
+class LimeAttribution(PerturbationAttributionRegistry):
     """LIME (Ribeiro et al., 2016) as inseq 0.7 runs it: a weighted ridge model fit on randomly masked inputs.
 
     Each sample masks every attributed token with probability ``mask_prob`` (special tokens never), replacing it

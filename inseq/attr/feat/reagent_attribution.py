@@ -29,12 +29,13 @@ from typing import Any
 import torch
 
 from ..engine import AttributionContext, attributed_fn_values
-from .feature_attribution import FeatureAttribution, MethodResult
+from .feature_attribution import MethodResult
 from .ops.token_sampler import SAMPLERS, make_token_sampler
+from .perturbation_attribution import PerturbationAttributionRegistry
 from .perturbed_forward import PerturbationOptions, Perturbed, PerturbedForward
 
 
-class ReagentAttribution(FeatureAttribution):
+class ReagentAttribution(PerturbationAttributionRegistry):
     """ReAGent: model-agnostic attribution by replacing tokens with sampled tokens (see the module docstring).
 
     Example:
