@@ -229,7 +229,7 @@ def _soft_embeds(
 
 
 def _chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
-    """Consecutive groups of rows within the ``backward_tokens`` (tokens) and ``perturbed_rows`` (logits) budgets."""
+    """Consecutive groups of rows within the ``evaluation_tokens`` and ``evaluation_logits`` budgets."""
     budgets = get_budgets()
     chunk: list[_Row] = []
     longest, first = 0, None
@@ -240,9 +240,9 @@ def _chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
         span = new_longest - new_first
         soft = bool(row.target_keep or row.source_keep)
         same_kind = not chunk or bool(chunk[0].target_keep or chunk[0].source_keep) == soft
-        fits = (len(chunk) + 1) * new_longest <= budgets.backward_tokens and (
+        fits = (len(chunk) + 1) * new_longest <= budgets.evaluation_tokens and (
             len(chunk) + 1
-        ) * span <= budgets.perturbed_rows
+        ) * span <= budgets.evaluation_logits
         if chunk and not (fits and same_kind):
             yield chunk
             chunk, new_longest, new_first = [], max(row.length, len(row.source or ())), lo

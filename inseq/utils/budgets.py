@@ -35,12 +35,16 @@ class MemoryBudgets:
         perturbed_rows: ``rows x positions`` of logits of one perturbed forward (occlusion, LIME, ReAGent,
             evaluation); the default keeps them to a few times one prefix's logits, as in inseq 0.7.
         plain_rows: rows of logits kept at once by no-grad passes (step scores), times the batch size.
+        evaluation_tokens: ``rows x tokens`` of one no-grad forward of the faithfulness evaluation.
+        evaluation_logits: ``rows x positions`` of logits kept by one forward of the faithfulness evaluation.
     """
 
     backward_tokens: int = 1024
     forward_tokens: int = 4096
     perturbed_rows: int = 64
     plain_rows: int = 256
+    evaluation_tokens: int = 32768
+    evaluation_logits: int = 1024
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

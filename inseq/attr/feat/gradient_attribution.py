@@ -17,7 +17,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import captum.attr as captum_attr
 import torch
 from transformers.modeling_outputs import CausalLMOutput, Seq2SeqLMOutput
 
@@ -184,7 +183,8 @@ class CaptumAttribution(GradientAttribution):
     Captum method (including those that add noise samples or concatenate baselines) scores each row correctly.
     """
 
-    captum_cls: Any = None
+    #: Name of the Captum class in ``captum.attr`` (imported on first use: ``import inseq`` stays light).
+    captum_cls: str = ""
     uses_layer: bool = False
     default_chunk_size: int = 8
 
@@ -194,9 +194,12 @@ class CaptumAttribution(GradientAttribution):
         return ctx.model.get_submodule(layer) if isinstance(layer, str) else layer
 
     def _make_captum(self, ctx: AttributionContext, forward: Any) -> Any:
+        import captum.attr
+
+        cls = getattr(captum.attr, self.captum_cls)
         if self.uses_layer:
-            return self.captum_cls(forward, self._layer(ctx))
-        return self.captum_cls(forward)
+            return cls(forward, self._layer(ctx))
+        return cls(forward)
 
     def _chunk_inputs(self, ctx: AttributionContext, p0: int, p1: int, embeds: tuple) -> tuple[tuple, tuple]:
         """Captum inputs and baselines of the chunk ``[p0, p1)``: one copy of the batch per position."""
@@ -364,11 +367,13 @@ class DeepLiftAttribution(CaptumAttribution):
     """DeepLIFT (Shrikumar et al., 2017) through Captum, with UNK-embedding baselines."""
 
     method_name = "deeplift"
-    captum_cls = captum_attr.DeepLift
+    captum_cls = "DeepLift"
     use_baselines = True
 
     def _make_captum(self, ctx: AttributionContext, forward: Any) -> Any:
-        return _ForwardModule.wrap(forward, lambda module: captum_attr.DeepLift(module, multiply_by_inputs=True))
+        import captum.attr
+
+        return _ForwardModule.wrap(forward, lambda module: captum.attr.DeepLift(module, multiply_by_inputs=True))
 
     def compute(
         self,
@@ -385,7 +390,7 @@ class GradientShapAttribution(CaptumAttribution):
     """Gradient SHAP (Lundberg and Lee, 2017) through Captum, with UNK-embedding baselines."""
 
     method_name = "gradient_shap"
-    captum_cls = captum_attr.GradientShap
+    captum_cls = "GradientShap"
     use_baselines = True
 
     def compute(
@@ -405,7 +410,7 @@ class LayerIntegratedGradientsAttribution(CaptumAttribution):
     """Integrated gradients on a layer's output (default: the input embedding layer), through Captum."""
 
     method_name = "layer_integrated_gradients"
-    captum_cls = captum_attr.LayerIntegratedGradients
+    captum_cls = "LayerIntegratedGradients"
     use_baselines = True
     uses_layer = True
     supports_attribute_target = False
@@ -433,7 +438,7 @@ class LayerGradientXActivationAttribution(CaptumAttribution):
     """Gradient times a layer's activation (default: the input embedding layer), through Captum."""
 
     method_name = "layer_gradient_x_activation"
-    captum_cls = captum_attr.LayerGradientXActivation
+    captum_cls = "LayerGradientXActivation"
     uses_layer = True
     supports_attribute_target = False
 
@@ -450,8 +455,10 @@ class LayerDeepLiftAttribution(CaptumAttribution):
     supports_attribute_target = False
 
     def _make_captum(self, ctx: AttributionContext, forward: Any) -> Any:
+        import captum.attr
+
         layer = self._layer(ctx)
-        return _ForwardModule.wrap(forward, lambda module: captum_attr.LayerDeepLift(module, layer))
+        return _ForwardModule.wrap(forward, lambda module: captum.attr.LayerDeepLift(module, layer))
 
     def compute(
         self, ctx: AttributionContext, *, return_convergence_delta: bool = False, max_chunk_size: int | None = None
