@@ -15,10 +15,7 @@ from typing import Any, Literal
 
 from ..attr.step_functions import CONTRASTIVE_STEP_FUNCTIONS
 from ..models.run_options import (
-    aggregator_choices,
-    attribution_method_choices,
-    default_device,
-    step_function_choices,
+    AttributeBaseArgs,
 )
 from ..utils.errors import InseqError
 from ..utils.options import check_cli_options, cli_arg
@@ -32,50 +29,8 @@ class ContextAttributionError(InseqError, ValueError):
 
 
 @dataclass
-class AttributeContextModelArgs:
-    """Model, attribution method and aggregation options."""
-
-    model_name_or_path: Any = cli_arg(
-        default=None,
-        aliases=["-m"],
-        required=True,
-        help="Model id on the HuggingFace Hub or local model folder (in Python, also a loaded model).",
-    )
-    attribution_method: str | None = cli_arg(
-        default="saliency",
-        aliases=["-a"],
-        choices=attribution_method_choices,
-        help="Feature attribution method used for CCI.",
-    )
-    device: str = cli_arg(
-        default_factory=default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
-    )
-    attributed_fn: str | None = cli_arg(
-        default=None,
-        aliases=["-fn"],
-        choices=step_function_choices,
-        help="Step function used as CCI attribution target (default: probability).",
-    )
-    attribution_selectors: list[int] | None = cli_arg(
-        default=None, help="Indices of the last attribution dimension to select, one per aggregator (select_idx)."
-    )
-    attribution_aggregators: list[str] | None = cli_arg(
-        default=None,
-        choices=aggregator_choices,
-        help="Aggregators or aggregation functions applied to CCI attributions.",
-    )
-    normalize_attributions: bool = cli_arg(default=False, help="Normalize the attributions when aggregating.")
-    rescale_attributions: bool = cli_arg(default=False, help="Rescale the attributions when aggregating.")
-    model_kwargs: dict = cli_arg(default_factory=dict, help="JSON of keyword arguments for model loading.")
-    tokenizer_kwargs: dict = cli_arg(
-        default_factory=dict, help="JSON of keyword arguments for the tokenizer (tgt_lang sets forced_bos_token_id)."
-    )
-    generation_kwargs: dict = cli_arg(
-        default_factory=dict, help="JSON of keyword arguments for generation, e.g. '{\"max_new_tokens\": 10}'."
-    )
-    attribution_kwargs: dict = cli_arg(
-        default_factory=dict, help="JSON of keyword arguments for the attribution method and attributed function."
-    )
+class AttributeContextModelArgs(AttributeBaseArgs):
+    """Model, attribution method (used for CCI) and aggregation options."""
 
 
 @dataclass

@@ -10,11 +10,13 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..attr import list_feature_attribution_methods, list_step_functions
 from ..data import list_aggregation_functions, list_aggregators
 from ..utils.errors import InseqError
+from ..utils.options import cli_arg
 from .attribution_model import AttributionModel
 from .huggingface_model import get_default_device
 
@@ -87,3 +89,50 @@ def generation_kwargs_with_language(
         token_id = lang_ids.get(tgt_lang) if isinstance(lang_ids, dict) else None
         gen["forced_bos_token_id"] = token_id if token_id is not None else tokenizer.convert_tokens_to_ids(tgt_lang)
     return gen
+
+
+@dataclass
+class AttributeBaseArgs:
+    """Model, attribution method and aggregation options shared by every run (CLI commands, PECoRe, datasets)."""
+
+    model_name_or_path: Any = cli_arg(
+        default=None,
+        aliases=["-m"],
+        required=True,
+        help="Model id on the HuggingFace Hub or local model folder (in Python, also a loaded model).",
+    )
+    attribution_method: str | None = cli_arg(
+        default="saliency",
+        aliases=["-a"],
+        choices=attribution_method_choices,
+        help="Feature attribution method to use.",
+    )
+    device: str = cli_arg(
+        default_factory=default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
+    )
+    attributed_fn: str | None = cli_arg(
+        default=None,
+        aliases=["-fn"],
+        choices=step_function_choices,
+        help="Step function used as attribution target (default: probability).",
+    )
+    attribution_selectors: list[int] | None = cli_arg(
+        default=None, help="Indices of the last attribution dimension to select, one per aggregator (select_idx)."
+    )
+    attribution_aggregators: list[str] | None = cli_arg(
+        default=None,
+        choices=aggregator_choices,
+        help="Aggregators or aggregation functions applied to the attributions before saving, in order.",
+    )
+    normalize_attributions: bool = cli_arg(default=False, help="Normalize the attributions when aggregating.")
+    rescale_attributions: bool = cli_arg(default=False, help="Rescale the attributions when aggregating.")
+    model_kwargs: dict = cli_arg(default_factory=dict, help="JSON of keyword arguments for model loading.")
+    tokenizer_kwargs: dict = cli_arg(
+        default_factory=dict, help="JSON of keyword arguments for the tokenizer (tgt_lang sets forced_bos_token_id)."
+    )
+    generation_kwargs: dict = cli_arg(
+        default_factory=dict, help="JSON of keyword arguments for model.generate, e.g. '{\"max_new_tokens\": 10}'."
+    )
+    attribution_kwargs: dict = cli_arg(
+        default_factory=dict, help="JSON of keyword arguments for the attribution method and attributed function."
+    )
