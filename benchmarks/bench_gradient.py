@@ -147,7 +147,9 @@ def _positions(prompt_len: int, length: int, keep: int | None) -> list[int]:
     positions = list(range(prompt_len, length))
     if not keep or keep >= len(positions):
         return positions
-    step = (len(positions) - 1) / max(1, keep - 1)
+    if keep == 1:
+        return positions[-1:]
+    step = (len(positions) - 1) / (keep - 1)
     return sorted({positions[round(i * step)] for i in range(keep)} | {positions[-1]})
 
 
