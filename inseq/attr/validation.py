@@ -91,7 +91,12 @@ def _step_scores(value: Any) -> list[str]:
 def _check_counts(options: dict[str, Any]) -> None:
     for name in COUNT_OPTIONS:
         if name in options:
-            check_int(name, options[name], minimum=1, allow_none=name in ("internal_batch_size", "max_chunk_size"))
+            check_int(
+                name,
+                options[name],
+                minimum=1,
+                allow_none=name in ("internal_batch_size", "max_chunk_size", "perturbations_per_eval"),
+            )
 
 
 def _check_contrast(attributed_fn: Any, step_scores: list[str], kwargs: dict[str, Any], method: Any) -> None:
