@@ -99,3 +99,20 @@ def test_perturbation_scores_do_not_depend_on_budgets(tiny_model_path, method) -
     for a, b, c in zip(wide, narrow, explicit):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7, equal_nan=True)
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-7, equal_nan=True)
+
+
+def test_reagent_stops_when_probing_makes_no_progress(tiny_model_path):
+    """A source of unknown tokens never meets the stopping condition: the run ends by itself with a warning."""
+    import time
+    import warnings
+
+    import inseq
+
+    model = inseq.load_model(str(tiny_model_path("marian")), "reagent", num_probes=4, stall_patience=20)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.attribute("☃☃☃ ☃☃", "a b", show_progress=False)
+    assert time.perf_counter() - started < 120  # max_probe_steps=3000 took about 110 s before
+    assert out[0].source_attributions is not None
+    assert any("made no progress" in str(w.message) for w in caught)

@@ -11,7 +11,8 @@ After every step a probe stops for a position when its prediction survives the r
 the ``keep_top_n`` most important tokens (or ``ceil(keep_ratio * n)``) are kept, all other tokens of the prefix are
 replaced by sampled tokens, and the target must stay in the ``stopping_condition_top_k`` most likely tokens
 (``invert_keep=True`` keeps the other tokens and replaces the top ones instead). Probing ends when every probe has
-stopped for every position, or after ``max_probe_steps`` steps.
+stopped for every position, or after ``max_probe_steps`` steps, or once ``stall_patience`` steps (default 100)
+finished no probe and left the ranking unchanged (a degenerate input, e.g. only unknown tokens; a warning says so).
 
 Differences from inseq 0.7: replacements are drawn uniformly from the vocabulary without special tokens by default
 (``token_sampler="uniform"``, offline); inseq 0.7 draws tokens with the same NLTK part-of-speech tag, available here
@@ -23,6 +24,7 @@ with ``seed``, so equal seeds give equal scores.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +60,7 @@ class ReagentAttribution(PerturbationAttributionRegistry):
         max_probe_steps: int = 3000,
         num_probes: int = 16,
         token_sampler: str = "uniform",
+        stall_patience: int = 100,
         **kwargs: Any,
     ) -> None:
         super().__init__(attribution_model, **kwargs)
@@ -73,6 +76,8 @@ class ReagentAttribution(PerturbationAttributionRegistry):
             raise ValueError(f"max_probe_steps must be a positive integer, got {max_probe_steps!r}.")
         if not isinstance(num_probes, int) or num_probes < 1:
             raise ValueError(f"num_probes must be a positive integer, got {num_probes!r}.")
+        if not isinstance(stall_patience, int) or stall_patience < 1:
+            raise ValueError(f"stall_patience must be a positive integer, got {stall_patience!r}.")
         if token_sampler not in SAMPLERS:
             raise ValueError(f"token_sampler must be one of {SAMPLERS}, got {token_sampler!r}.")
         self.keep_top_n = keep_top_n
@@ -82,6 +87,7 @@ class ReagentAttribution(PerturbationAttributionRegistry):
         self.replacing_ratio = replacing_ratio
         self.max_probe_steps = max_probe_steps
         self.num_probes = num_probes
+        self.stall_patience = stall_patience
         self.token_sampler = token_sampler
         self._sampler: Any = None
 
@@ -123,6 +129,7 @@ class ReagentAttribution(PerturbationAttributionRegistry):
         probes = self.num_probes
         done = ~ctx.active.unsqueeze(0).expand(probes, -1, -1).clone()  # (probes, batch, n_positions)
         clean = attributed_fn_values(ctx)
+        stall = _Stall(self.stall_patience)
         for _ in range(self.max_probe_steps):
             running = ~done  # (probes, batch, n_positions)
             mask = (torch.rand(probes, n, n_feat, generator=generator) < self.replacing_ratio) & feats.eligible
@@ -133,9 +140,12 @@ class ReagentAttribution(PerturbationAttributionRegistry):
                 weight = chosen.unsqueeze(2).float() * running.unsqueeze(-1)
                 sums[2 * i] += (delta.unsqueeze(-1) * weight).sum(0)
                 sums[2 * i + 1] += weight.sum(0)
-            done |= self._stops(forward, feats, _importance(*sums), done, sampler, generator)
-            if bool(done.all()):
+            importance = _importance(*sums)
+            done |= self._stops(forward, feats, importance, done, sampler, generator)
+            if bool(done.all()) or stall.update(done, importance):
                 break
+        if not bool(done.all()):
+            _warn_unfinished(done, ctx, stall.stalled)
         scores = _importance(*sums) * (feats.in_prefix.unsqueeze(0) & feats.eligible.unsqueeze(1))
         hidden = ctx.model.vocabulary_embeddings.shape[-1]
         result = MethodResult()
@@ -239,3 +249,38 @@ def _importance(sum_rep, cnt_rep, sum_keep, cnt_keep) -> torch.Tensor:
     rep = torch.where(cnt_rep > 0, sum_rep / cnt_rep.clamp_min(1), torch.zeros_like(sum_rep))
     kept = torch.where(cnt_keep > 0, sum_keep / cnt_keep.clamp_min(1), torch.zeros_like(sum_keep))
     return rep - kept
+
+
+class _Stall:
+    """Detects a probe run that makes no progress: no probe finished and the ranking did not change.
+
+    Without it a degenerate input (e.g. a source made only of unknown tokens, where no replacement changes the
+    prediction) runs all ``max_probe_steps`` steps.
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.steps = 0
+        self.stalled = False
+        self._done = -1
+        self._ranking: torch.Tensor | None = None
+
+    def update(self, done: torch.Tensor, importance: torch.Tensor) -> bool:
+        """Record one step; True once ``patience`` steps passed without progress."""
+        ranking = importance.argsort(-1)
+        same = self._ranking is not None and torch.equal(ranking, self._ranking) and int(done.sum()) == self._done
+        self.steps = self.steps + 1 if same else 0
+        self._done, self._ranking = int(done.sum()), ranking
+        self.stalled = self.steps >= self.patience
+        return self.stalled
+
+
+def _warn_unfinished(done: torch.Tensor, ctx: AttributionContext, stalled: bool) -> None:
+    positions = (~done).any(0).any(0).nonzero().flatten() + ctx.grid_start
+    why = "it made no progress" if stalled else "max_probe_steps was reached"
+    warnings.warn(
+        f"reagent stopped before every probe met its stopping condition ({why}) at target positions "
+        f"{positions.tolist()}: the scores there rest on fewer probes (e.g. inputs whose tokens do not affect the "
+        "prediction).",
+        stacklevel=3,
+    )
