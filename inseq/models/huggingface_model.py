@@ -23,37 +23,10 @@ from ..utils.import_utils import is_accelerate_available
 from ..utils.torch_utils import get_default_device  # noqa: F401  (re-exported: inseq.models.get_default_device)
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
-from .loading import check_tokenizer, loader_errors
+from .loading import FROM_PRETRAINED_KWARGS, check_tokenizer, loader_errors
 from .structure import eager_attention
 
 logger = logging.getLogger(__name__)
-
-
-#: ``from_pretrained`` keywords ``load_model`` accepts directly (they may also be given in ``model_kwargs``).
-FROM_PRETRAINED_KWARGS = frozenset(
-    {
-        "attn_implementation",
-        "cache_dir",
-        "config",
-        "device_map",
-        "dtype",
-        "force_download",
-        "load_in_4bit",
-        "load_in_8bit",
-        "local_files_only",
-        "low_cpu_mem_usage",
-        "max_memory",
-        "offload_folder",
-        "quantization_config",
-        "revision",
-        "subfolder",
-        "token",
-        "torch_dtype",
-        "trust_remote_code",
-        "use_safetensors",
-        "variant",
-    }
-)
 
 
 def split_from_pretrained_kwargs(

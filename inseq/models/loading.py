@@ -54,9 +54,12 @@ FROM_PRETRAINED_KWARGS = frozenset(
         "device_map",
         "dtype",
         "force_download",
+        "load_in_4bit",
+        "load_in_8bit",
         "local_files_only",
         "low_cpu_mem_usage",
         "max_memory",
+        "offload_folder",
         "quantization_config",
         "revision",
         "subfolder",
@@ -64,6 +67,7 @@ FROM_PRETRAINED_KWARGS = frozenset(
         "torch_dtype",
         "trust_remote_code",
         "use_safetensors",
+        "variant",
     }
 )
 
