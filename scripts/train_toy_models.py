@@ -3,8 +3,8 @@
 Two models are trained from scratch on the synthetic tasks of :mod:`inseq.examples.tasks`, each with a word-level
 tokenizer trained with the ``tokenizers`` library (so every name or word is a single token):
 
-* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI and copy sentences, each followed by ``<|endoftext|>``
-  (``--kv-fraction`` adds key-value retrieval sentences to the mix; the shipped model is trained without them).
+* ``toy-gpt2-ioi``: a 2-layer GPT-2 trained on IOI, copy and key-value retrieval sentences, each followed by
+  ``<|endoftext|>`` (a quarter IOI, half key-value, a quarter copy; ``--ioi-fraction`` and ``--kv-fraction``).
 * ``toy-marian-translation``: a 2+2-layer Marian encoder-decoder trained on Vesk -> Tolu word-by-word translation.
 
 Each model trains in a few minutes on one CPU thread with fixed seeds and deterministic algorithms; the script then
@@ -13,7 +13,7 @@ integrated gradients) against the gold attributions, and writes the numbers into
 
 Usage:
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_toy_models.py            # both models
-    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_toy_models.py --model gpt2 --steps 3000
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_toy_models.py --model gpt2 --gpt2-steps 3000
 """
 
 from __future__ import annotations

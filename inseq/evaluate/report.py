@@ -55,7 +55,7 @@ def _models(method: str) -> dict[str, Any]:
 
 
 def knows_task(model: Any, task: str) -> bool:
-    """Whether the toy GPT-2's vocabulary has the words of ``task`` (the shipped one is not trained on ``kv``)."""
+    """Whether the toy GPT-2's vocabulary has the words of ``task`` (a model trained without ``kv`` skips it)."""
     if task != "kv":
         return True
     from ..examples.tasks import VALUES

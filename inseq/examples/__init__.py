@@ -8,8 +8,9 @@ not as real language models. The tasks, their gold attributions and held-in eval
 Available models:
 
 * ``"toy-gpt2-ioi"``: a 2-layer GPT-2 (``AutoModelForCausalLM``) trained on indirect object identification
-  (``"When Mary and John went to the store, John gave a drink to"`` -> ``" Mary."``) and copying
-  (``"Alice Bob Tom Anna. Alice Bob"`` -> ``" Tom Anna."``).
+  (``"When Mary and John went to the store, John gave a drink to"`` -> ``" Mary."``), copying
+  (``"Alice Bob Tom Anna. Alice Bob"`` -> ``" Tom Anna."``) and key-value retrieval
+  (``"Pairs: Mary cup John hat Tom key. John"`` -> ``" hat."``).
 * ``"toy-marian-translation"``: a 2+2-layer Marian encoder-decoder (``AutoModelForSeq2SeqLM``) translating between
   two made-up languages word by word with a reordering rule (``"ka blen brok dask ti fen."`` ->
   ``"lo tami amo na lona bakora."``).

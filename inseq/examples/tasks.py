@@ -423,8 +423,8 @@ def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
 def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fraction: float = 0.0) -> list[CausalExample]:
     """Generate a shuffled mix of IOI, copy and (optionally) key-value examples.
 
-    The defaults give the training data of the shipped ``toy-gpt2-ioi`` (half IOI, half copy); with
-    ``kv_fraction=0`` the mix is exactly the one of earlier versions.
+    The defaults give the two-task mix of earlier versions (half IOI, half copy); the shipped ``toy-gpt2-ioi`` is
+    trained on ``ioi_fraction=0.25, kv_fraction=0.5`` (``scripts/train_toy_models.py``).
 
     Args:
         n: Number of examples.

@@ -216,7 +216,7 @@ def test_gpt2_input_x_gradient_finds_copied_word(gpt2):
 def test_gpt2_input_x_gradient_mostly_finds_the_stored_value(gpt2):
     """Key-value task: input x gradient peaks on the stored value (0.79 on 100 examples), else mostly on a key name.
 
-    The LRP methods find the value in 95-100% of the examples (``tests/evaluate/test_agreement.py``).
+    The LRP methods find the value in 95-100% of the examples (``tests/examples/test_gold_agreement.py``).
     """
     examples = eval_set("kv", 40)
     tops = [_input_x_gradient_top1(*gpt2, ex) for ex in examples]
