@@ -92,8 +92,9 @@ def load_model_or_fail(
 ) -> AttributionModel:
     """Load a model with :func:`inseq.load_model`, turning any failure into a one-line :class:`CommandError`."""
     from .. import load_model
+    from ..models.run_options import no_model_given
 
-    if model_name_or_path is None or (isinstance(model_name_or_path, str) and not model_name_or_path.strip()):
+    if no_model_given(model_name_or_path):
         raise CommandError("no model given: pass --model_name_or_path/-m with a model id or a local folder.")
     try:
         return load_model(

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from ..models.run_options import generation_kwargs_with_language, load_model_from_options
+from ..models.run_options import generation_kwargs_with_language, load_model_from_args
 from .args import AttributeContextArgs, ContextAttributionError, resolve_args
 from .cci import ask_user, run_cci
 from .cti import run_cti
@@ -46,14 +46,7 @@ class PecoreTexts:
 
 def load_context_model(args: AttributeContextArgs) -> AttributionModel:
     """The model of ``args``: an already loaded one, or loaded from ``model_name_or_path``."""
-    return load_model_from_options(
-        args.model_name_or_path,
-        args.attribution_method,
-        args.device,
-        args.model_kwargs,
-        args.tokenizer_kwargs,
-        ContextAttributionError,
-    )
+    return load_model_from_args(args, ContextAttributionError)
 
 
 def generation_kwargs(model: AttributionModel, args: AttributeContextArgs) -> dict[str, Any]:

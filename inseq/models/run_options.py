@@ -41,34 +41,37 @@ def default_device() -> str:
     return get_default_device()
 
 
-def load_model_from_options(
-    model_name_or_path: Any,
-    attribution_method: str | None,
-    device: str | None,
-    model_kwargs: dict[str, Any] | None,
-    tokenizer_kwargs: dict[str, Any] | None,
-    error: type[InseqError] = InseqError,
-) -> AttributionModel:
-    """An already loaded model, or the model loaded from ``model_name_or_path`` with the given options.
+def no_model_given(model_name_or_path: Any) -> bool:
+    """Whether a model option is missing: None or a blank string.
+
+    Example:
+        >>> no_model_given("  "), no_model_given("gpt2")
+        (True, False)
+    """
+    return model_name_or_path is None or (isinstance(model_name_or_path, str) and not model_name_or_path.strip())
+
+
+def load_model_from_args(args: AttributeBaseArgs, error: type[InseqError] = InseqError) -> AttributionModel:
+    """The model of run options: an already loaded one, or the one loaded from ``args.model_name_or_path``.
 
     Raises:
         error: when no model is given.
 
     Example:
-        >>> model = load_model_from_options("gpt2", "saliency", "cpu", {}, {})  # doctest: +SKIP
+        >>> model = load_model_from_args(AttributeBaseArgs(model_name_or_path="gpt2"))  # doctest: +SKIP
     """
     from . import load_model
 
-    if isinstance(model_name_or_path, AttributionModel):
-        return model_name_or_path
-    if model_name_or_path is None or (isinstance(model_name_or_path, str) and not model_name_or_path.strip()):
+    if isinstance(args.model_name_or_path, AttributionModel):
+        return args.model_name_or_path
+    if no_model_given(args.model_name_or_path):
         raise error("No model given: pass model_name_or_path (--model_name_or_path/-m).")
     return load_model(
-        model_name_or_path,
-        attribution_method,
-        device=device,
-        model_kwargs=dict(model_kwargs or {}),
-        tokenizer_kwargs=dict(tokenizer_kwargs or {}),
+        args.model_name_or_path,
+        args.attribution_method,
+        device=args.device,
+        model_kwargs=dict(args.model_kwargs or {}),
+        tokenizer_kwargs=dict(args.tokenizer_kwargs or {}),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..models.run_options import generation_kwargs_with_language, load_model_from_options
+from ..models.run_options import generation_kwargs_with_language, load_model_from_args
 from ..utils.errors import InseqError
 from .args import AttributeBaseArgs, AttributeExtendedArgs
 
@@ -28,14 +28,7 @@ def load_run_model(args: AttributeBaseArgs) -> AttributionModel:
     Raises:
         PipelineError: No model was given.
     """
-    return load_model_from_options(
-        args.model_name_or_path,
-        args.attribution_method,
-        args.device,
-        args.model_kwargs,
-        args.tokenizer_kwargs,
-        PipelineError,
-    )
+    return load_model_from_args(args, PipelineError)
 
 
 def aggregate_outputs(
