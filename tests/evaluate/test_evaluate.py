@@ -16,16 +16,6 @@ from inseq.examples.tasks import eval_set
 
 
 @pytest.fixture(scope="module")
-def gpt2(tiny_gpt2_path) -> inseq.AttributionModel:
-    return inseq.load_model(str(tiny_gpt2_path), "saliency")
-
-
-@pytest.fixture(scope="module")
-def marian(tiny_marian_path) -> inseq.AttributionModel:
-    return inseq.load_model(str(tiny_marian_path), "saliency")
-
-
-@pytest.fixture(scope="module")
 def toy() -> inseq.AttributionModel:
     return inseq.load_model(str(get_example_model_path("toy-gpt2-ioi")), "saliency")
 

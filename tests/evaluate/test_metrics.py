@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import inseq
 from inseq.data import FeatureAttributionOutput
 from inseq.evaluate import evaluate, list_faithfulness_metrics, spearman
 from inseq.evaluate.metrics import DEFAULT_FRACTIONS
-
-
-@pytest.fixture(scope="module")
-def gpt2(tiny_gpt2_path) -> inseq.AttributionModel:
-    return inseq.load_model(str(tiny_gpt2_path), "saliency")
-
-
-@pytest.fixture(scope="module")
-def marian(tiny_marian_path) -> inseq.AttributionModel:
-    return inseq.load_model(str(tiny_marian_path), "saliency")
 
 
 @pytest.fixture(scope="module")
