@@ -6,7 +6,7 @@ import inspect
 
 
 def _lookup(identifier: str) -> object | None:
-    from .attr.feat.feature_attribution import METHODS
+    from .attr.feat.base import METHODS
     from .attr.step_functions import STEP_SCORES_MAP
     from .data.aggregation_functions import AGGREGATION_FUNCTIONS
     from .data.aggregator import AGGREGATORS

@@ -19,7 +19,7 @@ from ..data.attribution import (
 )
 from ..utils.typing import TokenWithId
 from .engine import AttributionContext
-from .feat.feature_attribution import FeatureAttribution, MethodResult
+from .feat.base import FeatureAttribution, MethodResult
 
 _CLASSES = {
     "granular": (GranularFeatureAttributionSequenceOutput, GranularFeatureAttributionStepOutput),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .contrast import build_contrast, contrast_token_labels
 from .engine import compute_step_scores, make_context
-from .feat.feature_attribution import FeatureAttribution
+from .feat.base import FeatureAttribution
 from .inputs import TextOrIds
 from .outputs import build_output
 from .progress import attribution_progress

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..attr.feat.feature_attribution import FeatureAttribution
+from ..attr.feat.base import FeatureAttribution
 from ..utils.errors import MissingAttributionMethodError
 from ..utils.features import call_model_feature
 

@@ -81,7 +81,7 @@ def unknown_load_kwargs(attribution_method: str | None, kwargs: Mapping[str, Any
     """
     accepted = set(LOAD_MODEL_KWARGS) | FROM_PRETRAINED_KWARGS
     if attribution_method is not None:
-        from ..attr.feat.feature_attribution import METHODS
+        from ..attr.feat.base import METHODS
 
         if attribution_method in METHODS:
             accepted |= METHOD_INIT_KWARGS

@@ -7,7 +7,7 @@ import torch
 
 import inseq
 from inseq.attr.feat import METHODS, SaliencyAttribution, register_attribution_method
-from inseq.attr.feat.feature_attribution import FeatureAttribution, MethodResult
+from inseq.attr.feat.base import FeatureAttribution, MethodResult
 from inseq.attr.step_functions import STEP_SCORES_MAP
 from inseq.data.aggregation_functions import default_aggregate_map
 

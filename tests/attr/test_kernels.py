@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import inseq
-from inseq.attr.feat.path_integral import PathOptions
-from inseq.attr.feat.perturbed_forward import PerturbationOptions
+from inseq.attr.feat.gradient.kernel import PathOptions
+from inseq.attr.feat.perturbation.kernel import PerturbationOptions
 from inseq.utils.budgets import memory_budgets
 
 INPUTS = ["the cat", "a dog runs"]

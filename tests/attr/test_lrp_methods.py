@@ -15,8 +15,8 @@ from torch.overrides import TorchFunctionMode
 
 import inseq
 from inseq.attr.feat import METHODS, InputXGradientAttribution
-from inseq.attr.feat.lrp_attribution import AttnLRPAttribution, CPLRPAttribution
-from inseq.attr.feat.lrp_rules import (
+from inseq.attr.feat.lrp.methods import AttnLRPAttribution, CPLRPAttribution
+from inseq.attr.feat.lrp.rules import (
     LRPFunctionMode,
     RuleReport,
     decomposed_sdpa,

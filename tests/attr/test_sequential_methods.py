@@ -11,7 +11,7 @@ from captum.attr import IntegratedGradients
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
 import inseq
-from inseq.attr.feat.ops.monotonic_path import KnnGraph, build_monotonic_path, path_weights
+from inseq.attr.feat.path.monotonic_path import KnnGraph, build_monotonic_path, path_weights
 from inseq.testing.reference import ReferenceExample, encode_example
 
 DEC_INPUTS = ["Hello world", "The cat"]

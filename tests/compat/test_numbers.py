@@ -52,7 +52,7 @@ def test_decoder_start_column_is_zero_with_baselines(marian: Any, method: str, k
 
 
 def test_value_zeroing_dissimilarity_has_no_float32_cancellation() -> None:
-    from inseq.attr.feat.internals_attribution import _dissimilarity
+    from inseq.attr.feat.internals.value_zeroing import _dissimilarity
 
     torch.manual_seed(0)
     clean = torch.randn(4, 64)
@@ -68,7 +68,7 @@ def test_lime_is_inseq_algorithm_on_the_same_masks(tiny_model_path: Callable[[st
     perturbed embeddings, weights = unchanged elements) with the masks the engine drew: the coefficients match."""
     from sklearn.linear_model import Ridge
 
-    from inseq.attr.feat.ops.lime import lime_masks
+    from inseq.attr.feat.perturbation.lime import lime_masks
     from inseq.testing.reference import encode_example
 
     with warnings.catch_warnings():

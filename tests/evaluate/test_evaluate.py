@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import inseq
-from inseq.attr.feat.feature_attribution import METHODS, FeatureAttribution, MethodResult
+from inseq.attr.feat.base import METHODS, FeatureAttribution, MethodResult
 from inseq.data import FeatureAttributionOutput
 from inseq.evaluate import FaithfulnessOutput, evaluate, evaluate_and_save, faithfulness_path
 from inseq.examples import get_example_model_path

@@ -1,8 +1,13 @@
-"""Feature attribution methods, one module per family (classes and family bases keep inseq 0.7's names)."""
+"""Feature attribution methods, one subpackage per family (the family column of ``docs/methods.md``).
 
-from . import lrp_attribution  # noqa: F401  (registers the LRP methods)
+``gradient`` (saliency, input x gradient and the path-integral kernel), ``path`` (integrated gradients and its
+variants), ``captum_bridge`` (methods run by Captum itself), ``perturbation`` (occlusion, LIME, ReAGent and the
+perturbed-forward kernel), ``internals`` (attention weights, value zeroing) and ``lrp`` (AttnLRP, CP-LRP). Importing
+this package registers every method.
+"""
+
 from .attribution_utils import extract_args, join_token_ids
-from .feature_attribution import (
+from .base import (
     METHODS,
     DummyAttribution,
     FeatureAttribution,
@@ -10,29 +15,35 @@ from .feature_attribution import (
     list_feature_attribution_methods,
     register_attribution_method,
 )
-from .gradient_attribution import (
+from .captum_bridge import (
+    CaptumAttribution,
     DeepLiftAttribution,
-    GradientAttribution,
-    GradientAttributionRegistry,
     GradientShapAttribution,
-    InputXGradientAttribution,
-    IntegratedGradientsAttribution,
     LayerDeepLiftAttribution,
     LayerGradientXActivationAttribution,
     LayerIntegratedGradientsAttribution,
-    SaliencyAttribution,
 )
-from .internals_attribution import AttentionWeightsAttribution, InternalsAttributionRegistry, ValueZeroingAttribution
-from .perturbation_attribution import LimeAttribution, OcclusionAttribution, PerturbationAttributionRegistry
-from .reagent_attribution import ReagentAttribution
-from .sequential_attribution import (
+from .gradient import GradientAttribution, InputXGradientAttribution, SaliencyAttribution
+from .internals import AttentionWeightsAttribution, InternalsAttribution, ValueZeroingAttribution
+from .lrp import AttnLRPAttribution, CPLRPAttribution
+from .path import (
     DiscretizedIntegratedGradientsAttribution,
+    IntegratedGradientsAttribution,
     SequentialIntegratedGradientsAttribution,
 )
+from .perturbation import LimeAttribution, OcclusionAttribution, PerturbationAttribution, ReagentAttribution
+
+#: inseq 0.7 names of the family bases (compatibility aliases).
+GradientAttributionRegistry = GradientAttribution
+InternalsAttributionRegistry = InternalsAttribution
+PerturbationAttributionRegistry = PerturbationAttribution
 
 __all__ = [
     "METHODS",
     "AttentionWeightsAttribution",
+    "AttnLRPAttribution",
+    "CPLRPAttribution",
+    "CaptumAttribution",
     "DeepLiftAttribution",
     "DiscretizedIntegratedGradientsAttribution",
     "DummyAttribution",
@@ -42,6 +53,7 @@ __all__ = [
     "GradientShapAttribution",
     "InputXGradientAttribution",
     "IntegratedGradientsAttribution",
+    "InternalsAttribution",
     "InternalsAttributionRegistry",
     "LayerDeepLiftAttribution",
     "LayerGradientXActivationAttribution",
@@ -49,6 +61,7 @@ __all__ = [
     "LimeAttribution",
     "MethodResult",
     "OcclusionAttribution",
+    "PerturbationAttribution",
     "PerturbationAttributionRegistry",
     "ReagentAttribution",
     "SaliencyAttribution",

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...utils.typing import TokenWithId
 from ..step_functions import RESERVED_STEP_ARGS, get_step_function
-from .feature_attribution import FeatureAttribution
+from .base import FeatureAttribution
 
 __all__ = ["extract_args", "join_token_ids"]
 

@@ -1,5 +1,5 @@
-"""Building blocks of attribution methods that are not tied to the engine (paths, graphs, samplers)."""
+"""inseq 0.7 path of the methods' building blocks (temporary re-export)."""
 
-from .monotonic_path import KnnGraph, build_monotonic_path, load_or_build_knn_graph, path_weights
+from ..path.monotonic_path import KnnGraph, build_monotonic_path, load_or_build_knn_graph, path_weights
 
 __all__ = ["KnnGraph", "build_monotonic_path", "load_or_build_knn_graph", "path_weights"]

@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ...utils.budgets import get_budgets
-from ...utils.checks import check_int
+from ....utils.budgets import get_budgets
+from ....utils.checks import check_int
 
 if TYPE_CHECKING:
-    from ..engine import AttributionContext
+    from ...engine import AttributionContext
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Layer-wise relevance propagation for transformers: ``attnlrp`` and ``cp_lrp``.
 
-Both run on the fast gradient path of :class:`~inseq.attr.feat.gradient_attribution.InputXGradientAttribution` (one
+Both run on the fast gradient path of :class:`~inseq.attr.feat.gradient.methods.InputXGradientAttribution` (one
 forward per chunk of target positions, one batched backward), with LRP's rules installed on the model for the call
-by :func:`~inseq.attr.feat.lrp_rules.lrp_rules`: the relevance of an input embedding is the embedding times the
+by :func:`~inseq.attr.feat.lrp.rules.lrp_rules`: the relevance of an input embedding is the embedding times the
 modified gradient. The rules are placed on any architecture by intercepting torch functions and inspecting the
 module tree, not by a per-family table; nothing stays patched on the model after the call.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import warnings
 from typing import ClassVar
 
-from ..engine import AttributionContext
-from .feature_attribution import MethodResult
-from .gradient_attribution import InputXGradientAttribution
-from .lrp_rules import lrp_rules
+from ...engine import AttributionContext
+from ..base import MethodResult
+from ..gradient.methods import InputXGradientAttribution
+from .rules import lrp_rules
 
 
 class _LRPAttribution(InputXGradientAttribution):

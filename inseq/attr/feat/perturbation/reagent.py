@@ -30,14 +30,14 @@ from typing import Any
 
 import torch
 
-from ..engine import AttributionContext, attributed_fn_values
-from .feature_attribution import MethodResult
-from .ops.token_sampler import SAMPLERS, make_token_sampler
-from .perturbation_attribution import PerturbationAttributionRegistry
-from .perturbed_forward import PerturbationOptions, Perturbed, PerturbedForward
+from ...engine import AttributionContext, attributed_fn_values
+from ..base import MethodResult
+from .kernel import PerturbationOptions, Perturbed, PerturbedForward
+from .occlusion import PerturbationAttribution
+from .token_sampler import SAMPLERS, make_token_sampler
 
 
-class ReagentAttribution(PerturbationAttributionRegistry):
+class ReagentAttribution(PerturbationAttribution):
     """ReAGent: model-agnostic attribution by replacing tokens with sampled tokens (see the module docstring).
 
     Example:

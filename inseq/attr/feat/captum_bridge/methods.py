@@ -1,0 +1,329 @@
+"""The Captum bridge: ``deeplift``, ``gradient_shap`` and the ``layer_*`` methods run Captum itself.
+
+Each runs on a batch holding one copy of the inputs per target position of a chunk (each copy scored at its own
+position): exact Captum semantics for any of its methods, with batched rather than sequential passes.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from transformers.modeling_outputs import CausalLMOutput, Seq2SeqLMOutput
+
+from ...engine import AttributionContext
+from ...step_functions import (
+    StepFunctionArgs,
+    StepFunctionDecoderOnlyArgs,
+    StepFunctionEncoderDecoderArgs,
+    is_builtin_step_function,
+)
+from ..base import MethodResult
+from ..gradient.methods import GradientAttribution, _alloc
+
+
+class CaptumAttribution(GradientAttribution):
+    """Captum methods run on replicated inputs: one copy of the batch per target position of a chunk.
+
+    Row ``j * batch + b`` of a chunk holds example ``b`` scored at position ``p0 + j``. Per-row positions, target
+    ids and masks travel as Captum ``additional_forward_args``, which Captum expands along with the inputs, so any
+    Captum method (including those that add noise samples or concatenate baselines) scores each row correctly.
+    """
+
+    #: Name of the Captum class in ``captum.attr`` (imported on first use: ``import inseq`` stays light).
+    captum_cls: str = ""
+    uses_layer: bool = False
+    default_chunk_size: int = 8
+
+    def _layer(self, ctx: AttributionContext) -> torch.nn.Module:
+        """The attributed layer: ``target_layer`` (a module or its dotted name), else the input embeddings."""
+        layer = self.init_kwargs.get("target_layer") or ctx.model.get_input_embeddings()
+        return ctx.model.get_submodule(layer) if isinstance(layer, str) else layer
+
+    def _make_captum(self, ctx: AttributionContext, forward: Any) -> Any:
+        import captum.attr
+
+        cls = getattr(captum.attr, self.captum_cls)
+        if self.uses_layer:
+            return cls(forward, self._layer(ctx))
+        return cls(forward)
+
+    def _chunk_inputs(self, ctx: AttributionContext, p0: int, p1: int, embeds: tuple) -> tuple[tuple, tuple]:
+        """Captum inputs and baselines of the chunk ``[p0, p1)``: one copy of the batch per position."""
+        batch, length, k = ctx.batch, p1 - 1, p1 - p0
+        src, tgt, src_base, tgt_base = embeds
+        if self.uses_layer:  # the layer sees the source ids (encoder-decoder) or the target prefix ids
+            with_src = batch.source_ids is not None
+            ids = batch.source_ids if with_src else batch.target_ids[:, :length]
+            base = batch.source_baseline_ids if with_src else batch.target_baseline_ids
+            pairs = [(ids, base[:, : ids.shape[1]])]
+        else:
+            pairs = [(src, src_base)] if src is not None else []
+            if ctx.wants_target:
+                pairs.append((tgt[:, :length], tgt_base[:, :length]))
+        inputs = tuple(x.repeat(k, *([1] * (x.ndim - 1))) for x, _ in pairs)
+        return inputs, tuple(b.repeat(k, *([1] * (b.ndim - 1))) for _, b in pairs)
+
+    def _row_args(self, ctx: AttributionContext, p0: int, p1: int) -> tuple[torch.Tensor, ...]:
+        """Per-row positions, target ids and masks (Captum ``additional_forward_args``, expanded with the inputs)."""
+        batch, k = ctx.batch, p1 - p0
+        pos = torch.arange(p0, p1, device=batch.target_ids.device).repeat_interleave(batch.size)
+        rows = [pos, batch.target_ids[:, p0:p1].T.reshape(-1), batch.target_mask[:, : p1 - 1].repeat(k, 1)]
+        src_mask = batch.source_mask_rows(k)
+        rows += [src_mask] if src_mask is not None else []
+        if not is_builtin_step_function(ctx.scorer.fn):  # Captum expands these with the inputs, as in inseq 0.7
+            rows += list(_custom_step_rows(ctx, p1 - 1, k).values())
+        return tuple(rows)
+
+    def _run(self, ctx: AttributionContext, captum_kwargs: dict[str, Any], max_chunk_size: int | None) -> MethodResult:
+        batch = ctx.batch
+        src, tgt = ctx.input_embeds()
+        embeds = (src, tgt, *ctx.baseline_embeds())
+        result = MethodResult(source=_alloc(ctx, src), target=_alloc(ctx, tgt) if ctx.wants_target else None)
+        custom = not is_builtin_step_function(ctx.scorer.fn)  # called per step: one position per chunk
+        for p0, p1 in ctx.chunks(max_size=1 if custom else max_chunk_size or self.default_chunk_size):
+            inputs, baselines = self._chunk_inputs(ctx, p0, p1, embeds)
+            method = self._make_captum(ctx, self._forward_fn(ctx, p0, p1, tgt))
+            kwargs = dict(captum_kwargs)
+            if self.use_baselines:
+                kwargs["baselines"] = baselines
+            attrs = method.attribute(inputs, additional_forward_args=self._row_args(ctx, p0, p1), **kwargs)
+            if captum_kwargs.get("return_convergence_delta"):
+                attrs, delta = attrs
+                _place_deltas(result, ctx, p0, p1, delta)
+            attrs = list(attrs) if isinstance(attrs, tuple | list) else [attrs]
+            attrs = [a.reshape(p1 - p0, batch.size, *a.shape[1:]) for a in attrs]
+            if self.uses_layer:
+                grid = result.target if batch.source_ids is None else result.source
+                self._place(grid, ctx, p0, p1, attrs[0])
+                continue
+            if src is not None:
+                self._place(result.source, ctx, p0, p1, attrs.pop(0))
+            if ctx.wants_target:
+                self._place(result.target, ctx, p0, p1, attrs.pop(0))
+        return result
+
+    def _split_args(self, ctx: AttributionContext, length: int, args: list[torch.Tensor]) -> tuple:
+        """``(source ids, source embeds, target embeds, target ids)`` of a Captum forward's inputs (None: absent)."""
+        batch, model = ctx.batch, ctx.model
+        with_src = batch.source_ids is not None
+        if not self.uses_layer:
+            s_emb = args.pop(0) if with_src else None
+            return None, s_emb, args.pop(0) if ctx.wants_target else None, None
+        first = args.pop(0)
+        if not with_src:
+            return None, None, None, first
+        # embed the target without calling the (hooked) embedding module
+        t_ids = batch.target_ids[:, :length].repeat(first.shape[0] // batch.size, 1)
+        t_emb = torch.nn.functional.embedding(t_ids, model.vocabulary_embeddings) * model.embed_scale
+        return first, None, t_emb, None
+
+    def _forward_fn(self, ctx: AttributionContext, p0: int, p1: int, tgt: torch.Tensor) -> Any:
+        model, scorer, n, length = ctx.model, ctx.scorer, ctx.batch.size, p1 - 1
+
+        def forward(*args: torch.Tensor) -> torch.Tensor:
+            args = list(args)
+            s_ids, s_emb, t_emb, t_ids = self._split_args(ctx, length, args)
+            pos, tids, tmask = args[0], args[1], args[2]
+            with_src = ctx.batch.source_ids is not None
+            smask = args[3] if with_src else None
+            rows = pos.shape[0]
+            if t_emb is None and t_ids is None:
+                t_emb = tgt[:, :length].repeat(rows // n, 1, 1)
+            enc = model.encode_source(embeds=s_emb, ids=s_ids, mask=smask)
+            logits = model.forward_logits(t_emb, t_ids, tmask, enc, smask, logits_from=p0 - 1)
+            picked = logits[torch.arange(rows, device=logits.device), pos - p0]
+            embeds = (s_emb, None if self.uses_layer else t_emb)
+            rest = args[4 if with_src else 3 :]
+            step_args, fn_kwargs = _captum_step_args(ctx, picked, tids, tmask, smask, embeds, rest)
+            contrast = scorer.contrast
+            if contrast is not None:
+                cols, ex = pos - ctx.grid_start, torch.arange(rows, device=pos.device) % n
+                step_args.contrast_target_ids = contrast.target_ids[ex, cols]
+                if contrast.logits is not None and contrast.force_inputs:
+                    step_args.contrast_logits = contrast.logits[ex, cols]
+            return scorer.fn(step_args, **fn_kwargs)
+
+        return forward
+
+
+def _custom_step_rows(ctx: AttributionContext, length: int, k: int) -> dict[str, torch.Tensor]:
+    """Forward arguments of a custom step function: prefix ids, source ids and its per-example tensor kwargs."""
+    batch = ctx.batch
+    rows = {"decoder_input_ids": batch.target_ids[:, :length].repeat(k, 1)}
+    if batch.is_encoder_decoder:
+        rows["encoder_input_ids"] = batch.source_ids.repeat(k, 1)
+    for key, value in ctx.scorer.fn_kwargs.items():
+        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch.size:
+            rows[f"kwarg:{key}"] = value.to(batch.target_ids.device).repeat(k, *([1] * (value.ndim - 1)))
+    return rows
+
+
+def _captum_step_args(
+    ctx: AttributionContext,
+    logits: torch.Tensor,
+    target_ids: torch.Tensor,
+    target_mask: torch.Tensor,
+    source_mask: torch.Tensor | None,
+    embeds: tuple[torch.Tensor | None, torch.Tensor | None],
+    rest: list[torch.Tensor],
+) -> tuple[StepFunctionArgs, dict[str, Any]]:
+    """Step-function arguments of the rows Captum passed: built-ins get the logits and target ids, custom functions
+    inseq 0.7's per-step arguments (``rest`` holds the tensors of :func:`_custom_step_rows`)."""
+    batch, scorer = ctx.batch, ctx.scorer
+    if is_builtin_step_function(scorer.fn):
+        output = SimpleNamespace(logits=logits.unsqueeze(1))
+        return StepFunctionArgs(ctx.model, output, target_ids, is_attributed_fn=True), scorer.fn_kwargs
+    rest = list(rest)
+    decoder_ids = rest.pop(0)
+    encoder_ids = rest.pop(0) if batch.is_encoder_decoder else None
+    names = [key for key, value in scorer.fn_kwargs.items() if isinstance(value, torch.Tensor) and value.ndim > 0]
+    names = [key for key in names if scorer.fn_kwargs[key].shape[0] == batch.size]
+    fn_kwargs = {**scorer.fn_kwargs, **dict(zip(names, rest))}
+    common = {
+        "attribution_model": ctx.model,
+        "target_ids": target_ids,
+        "decoder_input_ids": decoder_ids,
+        "decoder_attention_mask": target_mask,
+        "decoder_input_embeds": embeds[1],
+        "is_attributed_fn": True,
+    }
+    if not batch.is_encoder_decoder:
+        return StepFunctionDecoderOnlyArgs(
+            forward_output=CausalLMOutput(logits=logits.unsqueeze(1)), **common
+        ), fn_kwargs
+    args = StepFunctionEncoderDecoderArgs(
+        forward_output=Seq2SeqLMOutput(logits=logits.unsqueeze(1)),
+        encoder_input_ids=encoder_ids,
+        encoder_attention_mask=source_mask,
+        encoder_input_embeds=embeds[0],
+        **common,
+    )
+    return args, fn_kwargs
+
+
+def _place_deltas(result: MethodResult, ctx: AttributionContext, p0: int, p1: int, delta: torch.Tensor) -> None:
+    """Store Captum's convergence deltas of a chunk as the step score ``"deltas"`` (mean over noise samples)."""
+    k, n = p1 - p0, ctx.batch.size
+    per_row = delta.detach().float().cpu().reshape(k * n, -1).mean(-1)
+    grid = result.step_scores.setdefault("deltas", torch.full(tuple(ctx.active.shape), float("nan")))
+    grid[:, ctx.grid_columns(p0, p1)] = per_row.view(k, n).T
+
+
+class DeepLiftAttribution(CaptumAttribution):
+    """DeepLIFT (Shrikumar et al., 2017) through Captum, with UNK-embedding baselines."""
+
+    method_name = "deeplift"
+    captum_cls = "DeepLift"
+    use_baselines = True
+
+    def _make_captum(self, ctx: AttributionContext, forward: Any) -> Any:
+        import captum.attr
+
+        return _ForwardModule.wrap(forward, lambda module: captum.attr.DeepLift(module, multiply_by_inputs=True))
+
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        return_convergence_delta: bool = False,
+        max_chunk_size: int | None = None,
+        **kwargs: Any,
+    ) -> MethodResult:
+        return self._run(ctx, {"return_convergence_delta": return_convergence_delta}, max_chunk_size)
+
+
+class GradientShapAttribution(CaptumAttribution):
+    """Gradient SHAP (Lundberg and Lee, 2017) through Captum, with UNK-embedding baselines."""
+
+    method_name = "gradient_shap"
+    captum_cls = "GradientShap"
+    use_baselines = True
+
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        n_samples: int = 5,
+        stdevs: float = 0.0,
+        return_convergence_delta: bool = False,
+        max_chunk_size: int | None = None,
+    ) -> MethodResult:
+        kwargs = {"n_samples": n_samples, "stdevs": stdevs, "return_convergence_delta": return_convergence_delta}
+        return self._run(ctx, kwargs, max_chunk_size)
+
+
+class LayerIntegratedGradientsAttribution(CaptumAttribution):
+    """Integrated gradients on a layer's output (default: the input embedding layer), through Captum."""
+
+    method_name = "layer_integrated_gradients"
+    captum_cls = "LayerIntegratedGradients"
+    use_baselines = True
+    uses_layer = True
+    supports_attribute_target = False
+
+    def compute(
+        self,
+        ctx: AttributionContext,
+        *,
+        n_steps: int = 50,
+        method: str = "gausslegendre",
+        internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
+        max_chunk_size: int | None = None,
+    ) -> MethodResult:
+        kwargs = {
+            "n_steps": n_steps,
+            "method": method,
+            "internal_batch_size": internal_batch_size,
+            "return_convergence_delta": return_convergence_delta,
+        }
+        return self._run(ctx, kwargs, max_chunk_size)
+
+
+class LayerGradientXActivationAttribution(CaptumAttribution):
+    """Gradient times a layer's activation (default: the input embedding layer), through Captum."""
+
+    method_name = "layer_gradient_x_activation"
+    captum_cls = "LayerGradientXActivation"
+    uses_layer = True
+    supports_attribute_target = False
+
+    def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
+        return self._run(ctx, {}, max_chunk_size)
+
+
+class LayerDeepLiftAttribution(CaptumAttribution):
+    """DeepLIFT on a layer's output (default: the input embedding layer), through Captum."""
+
+    method_name = "layer_deeplift"
+    use_baselines = True
+    uses_layer = True
+    supports_attribute_target = False
+
+    def _make_captum(self, ctx: AttributionContext, forward: Any) -> Any:
+        import captum.attr
+
+        layer = self._layer(ctx)
+        return _ForwardModule.wrap(forward, lambda module: captum.attr.LayerDeepLift(module, layer))
+
+    def compute(
+        self, ctx: AttributionContext, *, return_convergence_delta: bool = False, max_chunk_size: int | None = None
+    ) -> MethodResult:
+        return self._run(ctx, {"return_convergence_delta": return_convergence_delta}, max_chunk_size)
+
+
+class _ForwardModule(torch.nn.Module):
+    """Wraps a forward function as a module (Captum's DeepLift needs an ``nn.Module``)."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.fn(*args)
+
+    @classmethod
+    def wrap(cls, fn: Any, build: Any) -> Any:
+        return build(cls(fn))
