@@ -8,6 +8,7 @@ the two targets are right-aligned (identical when they have the same length), an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -131,3 +132,28 @@ def contrast_token_labels(
                 current[p] = TokenWithId(f"{ctok} → {orig.token}", -1)
         labels.append(current)
     return labels
+
+
+def join_token_ids(
+    tokens: Sequence[Sequence[str]],
+    ids: Sequence[Sequence[int]],
+    contrast_tokens: Sequence[Sequence[str]] | None = None,
+    contrast_targets_alignments: Sequence[Sequence[tuple[int, int]]] | None = None,
+) -> list[list[TokenWithId]]:
+    """Pair tokens with their ids; where a contrastive token differs, render ``"contrast → token"`` with id -1.
+
+    Example:
+        >>> join_token_ids([["a", "b"]], [[1, 2]], contrast_tokens=[["a", "c"]])
+        [[TokenWithId(token='a', id=1), TokenWithId(token='c → b', id=-1)]]
+    """
+    out = []
+    for i, (seq_tokens, seq_ids) in enumerate(zip(tokens, ids)):
+        joined = [TokenWithId(str(t), int(j)) for t, j in zip(seq_tokens, seq_ids)]
+        if contrast_tokens is not None:
+            pairs = contrast_targets_alignments[i] if contrast_targets_alignments else None
+            mapping = dict(pairs) if pairs else {p: p for p in range(len(joined))}
+            for pos, cpos in mapping.items():
+                if pos < len(joined) and cpos < len(contrast_tokens[i]) and contrast_tokens[i][cpos] != joined[pos]:
+                    joined[pos] = TokenWithId(f"{contrast_tokens[i][cpos]} → {joined[pos].token}", -1)
+        out.append(joined)
+    return out

@@ -13,25 +13,13 @@ from .feat.base import FeatureAttribution
 from .inputs import TextOrIds
 from .outputs import build_output
 from .progress import attribution_progress
-from .step_functions import (
-    CONTRAST_KWARGS,
-    RESERVED_STEP_ARGS,
-    StepFunction,
-    get_step_function,
-    is_contrastive_step_function,
-)
+from .routing import route_kwargs, warn_unused
+from .step_functions import StepFunction, get_step_function
 from .validation import validate_attribute_params
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput
     from .port import AttributionModelPort as AttributionModel
-
-
-def _keyword_params(fn: Callable) -> set[str]:
-    import inspect
-
-    params = list(inspect.signature(fn).parameters.values())[1:]
-    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - RESERVED_STEP_ARGS
 
 
 @dataclass
@@ -106,37 +94,21 @@ class AttributionRequest:
     def _route(self, kwargs: dict[str, Any]) -> None:
         self.attribution_args = dict(kwargs.pop("attribution_args", None) or {})
         self.attributed_fn_args = dict(kwargs.pop("attributed_fn_args", None) or {})
-        self.step_scores_args = {name: {} for name in self.step_scores}
-        for key, value in dict(kwargs.pop("step_scores_args", None) or {}).items():
-            for name in self.step_scores:
-                self.step_scores_args[name][key] = value
+        shared_step_args = dict(kwargs.pop("step_scores_args", None) or {})
         method_params = self.method.attribute_params()
-        fn_params = _keyword_params(self.attributed_fn) if self.method.uses_attributed_fn else set()
-        step_params = {name: _keyword_params(get_step_function(name)) for name in self.step_scores}
-        fns = ([self.attributed_fn] if self.method.uses_attributed_fn else []) + self.step_scores
-        contrastive = any(is_contrastive_step_function(f) for f in fns)
-        unused = {}
-        for key, value in kwargs.items():
-            used = False
-            if key in method_params:
-                self.attribution_args[key], used = value, True
-            if key in fn_params:
-                self.attributed_fn_args[key], used = value, True
-            for name, names in step_params.items():
-                if key in names:
-                    self.step_scores_args[name][key], used = value, True
-            if key in CONTRAST_KWARGS and contrastive:
-                self.contrast_args[key], used = value, True
-            if not used:
-                unused[key] = value
+        fn = self.attributed_fn if self.method.uses_attributed_fn else None
+        routed = route_kwargs(method_params, fn, self.step_scores, kwargs)
+        self.attribution_args.update(routed.attribution_args)
+        self.attributed_fn_args.update(routed.attributed_fn_args)
+        self.step_scores_args = {name: {**shared_step_args, **args} for name, args in routed.step_scores_args.items()}
+        self.contrast_args = routed.contrast_args
         unknown = set(self.attribution_args) - method_params
         if unknown:
             raise ValueError(
                 f"attribution_args {sorted(unknown)} are not accepted by {self.method.method_name!r}; valid: "
                 f"{sorted(method_params)}."
             )
-        if unused:
-            warnings.warn(f"Unused arguments during attribution: {sorted(unused)}.", stacklevel=5)
+        warn_unused(routed.unused, stacklevel=6)
 
     def info(self, model: AttributionModel, generated: list[str]) -> dict[str, Any]:
         """The ``info`` dictionary stored in the output."""
