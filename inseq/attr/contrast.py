@@ -18,20 +18,8 @@ from ..utils.typing import TokenWithId
 from .engine import ContrastData
 
 if TYPE_CHECKING:
-    from ..data.batch import AttributionBatch, Example
-    from .port import AttributionModelPort
-    from .runner import AttributionRequest
-
-
-def _select(name: str, values: Any, indices: list[int], total: int) -> list | None:
-    if values is None:
-        return None
-    values = [values] if isinstance(values, str) else list(values)
-    if len(values) != total:
-        raise ValueError(
-            f"{name} has {len(values)} texts but {total} inputs are attributed: pass one contrastive text per input."
-        )
-    return [values[i] for i in indices]
+    from ..data.batch import AttributionBatch
+    from .scorer import Scorer
 
 
 def _alignment_map(spec: Any, index: int, n_inputs: int, orig_len: int, contrast_len: int) -> dict[int, int]:
@@ -65,71 +53,70 @@ def _alignment_map(spec: Any, index: int, n_inputs: int, orig_len: int, contrast
 
 
 def build_contrast(
-    model: AttributionModelPort,
+    forward_path: Scorer,
     batch: AttributionBatch,
-    request: AttributionRequest,
-    examples: list[Example],
+    contrast_batch: AttributionBatch | None,
+    contrast_args: dict[str, Any],
     indices: list[int],
+    n_inputs: int,
 ) -> ContrastData | None:
-    """Run the contrastive forward of a batch (no gradient) and align it with the position grid."""
-    args = request.contrast_args
-    total = len(request.input_texts)
-    targets = _select("contrast_targets", args.get("contrast_targets"), indices, total)
-    sources = _select("contrast_sources", args.get("contrast_sources"), indices, total)
-    if targets is None and sources is None:
+    """Run the contrastive forward of a batch (no gradient) and align it with the position grid.
+
+    Args:
+        forward_path: The scorer the forward goes through.
+        batch: The attributed batch.
+        contrast_batch: The same examples with their contrastive sources and/or targets (None: not contrastive).
+        contrast_args: ``contrast_targets``, ``contrast_targets_alignments``, ``contrast_force_inputs``, ...
+        indices: Index of each example of the batch among the ``n_inputs`` inputs of the call.
+        n_inputs: Number of inputs of the call (alignments may be given per input).
+    """
+    if contrast_batch is None:
         return None
-    if sources is not None and not model.is_encoder_decoder:
-        raise ValueError("contrast_sources is only supported for encoder-decoder models; use contrast_targets.")
-    contrast_examples = model.contrast_examples(examples, sources, targets, request.skip_special_tokens)
-    contrast_batch = model.build_batch(contrast_examples, None, None, False)
     positions = torch.arange(batch.grid_start, batch.grid_end)
     length = contrast_batch.target_ids.shape[1]
     with torch.no_grad():
-        enc = model.encode_source(ids=contrast_batch.source_ids, mask=contrast_batch.source_mask)
-        logits = model.forward_logits(
-            target_embeds=None,
+        enc = forward_path.encode(ids=contrast_batch.source_ids, mask=contrast_batch.source_mask)
+        logits = forward_path.forward(
             target_ids=contrast_batch.target_ids[:, : length - 1],
             target_mask=contrast_batch.target_mask[:, : length - 1],
             encoder_outputs=enc,
             source_mask=contrast_batch.source_mask,
-            logits_from=0,
         )
     grid_logits = torch.zeros(batch.size, len(positions), logits.shape[-1], device=logits.device)
     grid_ids = torch.zeros(batch.size, len(positions), dtype=torch.long)
-    for b, ex in enumerate(contrast_examples):
-        orig_len = len(examples[b].target_ids)
-        mapping = _alignment_map(
-            args.get("contrast_targets_alignments"), indices[b], total, orig_len, len(ex.target_ids)
-        )
+    spec = contrast_args.get("contrast_targets_alignments")
+    for b in range(batch.size):
+        orig_len, contrast_len = batch.target_lengths[b], contrast_batch.target_lengths[b]
+        mapping = _alignment_map(spec, indices[b], n_inputs, orig_len, contrast_len)
         for j, p in enumerate(positions.tolist()):
-            c = mapping.get(p, min(p, len(ex.target_ids) - 1))
+            c = mapping.get(p, min(p, contrast_len - 1))
             grid_logits[b, j] = logits[b, c - 1]
-            grid_ids[b, j] = ex.target_ids[c]
+            grid_ids[b, j] = contrast_batch.target_ids[b, c]
     return ContrastData(
         logits=grid_logits,
         target_ids=grid_ids.to(logits.device),
-        force_inputs=bool(args.get("contrast_force_inputs", False)),
-        has_targets=targets is not None,
+        force_inputs=bool(contrast_args.get("contrast_force_inputs", False)),
+        has_targets=contrast_args.get("contrast_targets") is not None,
     )
 
 
 def contrast_token_labels(
-    model: AttributionModelPort, batch: AttributionBatch, contrast: ContrastData | None, contrast_args: dict[str, Any]
+    batch: AttributionBatch, contrast_batch: AttributionBatch | None, contrast: ContrastData | None
 ) -> list[dict[int, TokenWithId]] | None:
     """Target tokens rendered ``"contrast → original"`` (id -1) where the contrastive target differs."""
-    if contrast is None or not contrast.has_targets:
+    if contrast is None or contrast_batch is None or not contrast.has_targets:
         return None
     labels = []
     for b in range(batch.size):
         current = {}
+        tokens = {t.id: t.token for t in contrast_batch.target_tokens[b]}
         for j, p in enumerate(range(batch.grid_start, batch.grid_end)):
             if p >= len(batch.target_tokens[b]):
                 continue
             orig = batch.target_tokens[b][p]
             cid = int(contrast.target_ids[b, j])
             if cid != orig.id:
-                ctok = model.convert_ids_to_tokens([cid], skip_special_tokens=False)[0]
-                current[p] = TokenWithId(f"{ctok} → {orig.token}", -1)
+                current[p] = TokenWithId(f"{tokens[cid]} → {orig.token}", -1)
         labels.append(current)
     return labels
 

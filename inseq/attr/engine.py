@@ -12,21 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers.modeling_outputs import CausalLMOutput, Seq2SeqLMOutput
 
 from ..utils.budgets import get_budgets
-from .step_functions import (
-    StepFunction,
-    StepFunctionArgs,
-    StepFunctionDecoderOnlyArgs,
-    StepFunctionEncoderDecoderArgs,
-    get_step_function,
-    is_builtin_step_function,
-)
+from .scorer import Scorer
+from .step_args import make_step_args, per_example_kwargs
+from .step_functions import StepFunction, StepFunctionArgs, get_step_function, is_builtin_step_function
 from .validation import check_step_output
 
 if TYPE_CHECKING:
@@ -101,12 +94,9 @@ class AttributionContext:
         ``max_size`` when given.
         """
         limit = max_size or self.max_chunk_size or 64
-        tokens = get_budgets().backward_tokens
         p, end = self.grid_start, int(self.positions[-1]) + 1
         while p < end:
-            k = max(1, min(limit, round(math.sqrt(2 * (p + 8))), end - p))
-            while k > 1 and k * rows * self.batch.size * (p + k * logit_weight) > tokens:
-                k -= 1
+            k = backward_chunk(p, rows, self.batch.size, logit_weight, min(limit, end - p))
             yield p, p + k
             if self.progress is not None:
                 self.progress(k * progress_weight)
@@ -131,6 +121,34 @@ class AttributionContext:
         return slice(p0 - self.grid_start, p1 - self.grid_start)
 
 
+def backward_cost(k: int, rows: int, batch: int, p: int, logit_weight: float) -> float:
+    """Token rows one batched backward of ``k`` positions ending near ``p`` holds (the chunk cost model).
+
+    ``k`` positions of ``rows`` stacked copies of a ``batch`` of ``p`` tokens, each position's logits weighing
+    ``logit_weight`` token rows (a batched backward holds ``k x k`` of them).
+
+    Example:
+        >>> backward_cost(2, 1, 1, 10, 0.5)
+        22.0
+    """
+    return k * rows * batch * (p + k * logit_weight)
+
+
+def backward_chunk(p: int, rows: int, batch: int, logit_weight: float, limit: int) -> int:
+    """Positions of one batched backward ending near ``p``: ``sqrt(2 p)`` balances the shared forward against the
+    extra tokens the backward passes cover, at most ``limit``, and as many as the ``backward_tokens`` budget allows.
+
+    Example:
+        >>> backward_chunk(200, 1, 1, 0.0, 64)
+        20
+    """
+    tokens = get_budgets().backward_tokens
+    k = max(1, min(limit, round(math.sqrt(2 * (p + 8)))))
+    while k > 1 and backward_cost(k, rows, batch, p, logit_weight) > tokens:
+        k -= 1
+    return k
+
+
 class TargetScorer:
     """Evaluates the attributed function at chunks of target positions, from (possibly modified) inputs.
 
@@ -147,9 +165,11 @@ class TargetScorer:
         contrast: ContrastData | None,
         grid_start: int,
         label: str | None = None,
+        forward_path: Scorer | None = None,
     ) -> None:
         self.label = label  # the registered id, named in errors about the function's output
         self.model = model
+        self.forward_path = forward_path or Scorer(model)
         self.batch = batch
         self.fn = fn
         self.fn_kwargs = fn_kwargs
@@ -165,7 +185,7 @@ class TargetScorer:
         if source_embeds is None and source_ids is None and self.batch.source_ids is not None:
             source_ids = self.batch.source_ids.repeat(repeat, 1)
         mask = self.batch.source_mask_rows(repeat)
-        out = self.model.encode_source(embeds=source_embeds, ids=source_ids, mask=mask)
+        out = self.forward_path.encode(embeds=source_embeds, ids=source_ids, mask=mask)
         if out is not None:
             out.inseq_source = SourceInputs(source_embeds, source_ids, mask)
         return out
@@ -187,13 +207,12 @@ class TargetScorer:
             mask = mask * extra_mask[:, :length]
         embeds = target_embeds[:, :length] if target_embeds is not None else None
         ids = target_ids[:, :length] if target_ids is not None else None
-        src_mask = self.batch.source_mask_rows(repeat)
-        return self.model.forward_logits(
+        return self.forward_path.forward(
             target_embeds=embeds,
             target_ids=ids,
             target_mask=mask,
             encoder_outputs=encoder_outputs,
-            source_mask=src_mask,
+            source_mask=self.batch.source_mask_rows(repeat),
             logits_from=p0 - 1,
         )
 
@@ -271,9 +290,9 @@ def repeat_batch_kwargs(kwargs: dict[str, Any], batch_size: int, repeat: int) ->
     if repeat == 1:
         return kwargs
     out = dict(kwargs)
-    for key, value in kwargs.items():
-        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch_size:
-            out[key] = value.repeat(repeat, *([1] * (value.ndim - 1)))
+    for key in per_example_kwargs(kwargs, batch_size):
+        value = kwargs[key]
+        out[key] = value.repeat(repeat, *([1] * (value.ndim - 1)))
     return out
 
 
@@ -296,30 +315,23 @@ def step_args_at(
     """
     target_ids, target_embeds = inputs.get("target_ids"), inputs.get("target_embeds")
     ids = target_ids[:, :p] if target_ids is not None else batch.target_ids[:, :p].repeat(repeat, 1)
-    embeds = target_embeds[:, :p] if target_embeds is not None else model.embed_ids(ids, as_targets=True)
-    common = {
-        "attribution_model": model,
-        "target_ids": batch.target_ids[:, p].repeat(repeat),
-        "decoder_input_ids": ids,
-        "decoder_attention_mask": batch.target_mask[:, :p].repeat(repeat, 1),
-        "decoder_input_embeds": embeds,
-        "is_attributed_fn": is_attributed_fn,
-    }
-    if batch.source_ids is None:
-        args: StepFunctionArgs = StepFunctionDecoderOnlyArgs(forward_output=CausalLMOutput(logits=logits), **common)
-    else:
-        source = getattr(inputs.get("encoder_outputs"), "inseq_source", None)
-        src_ids = source.ids if source is not None and source.ids is not None else None
-        if src_ids is None:
-            src_ids = batch.source_ids.repeat(repeat, 1)
-        src_embeds = source.embeds if source is not None else None
-        args = StepFunctionEncoderDecoderArgs(
-            forward_output=Seq2SeqLMOutput(logits=logits),
-            encoder_input_ids=src_ids,
-            encoder_attention_mask=batch.source_mask.repeat(repeat, 1),
-            encoder_input_embeds=src_embeds if src_embeds is not None else model.embed_ids(src_ids),
-            **common,
-        )
+    source = getattr(inputs.get("encoder_outputs"), "inseq_source", None)
+    src_ids = source.ids if source is not None and source.ids is not None else None
+    if src_ids is None and batch.source_ids is not None:
+        src_ids = batch.source_ids.repeat(repeat, 1)
+    args = make_step_args(
+        model,
+        logits[:, -1],
+        batch.target_ids[:, p].repeat(repeat),
+        decoder_input_ids=ids,
+        decoder_attention_mask=batch.target_mask[:, :p].repeat(repeat, 1),
+        decoder_input_embeds=target_embeds[:, :p] if target_embeds is not None else None,
+        encoder_input_ids=src_ids,
+        encoder_attention_mask=batch.source_mask_rows(repeat),
+        encoder_input_embeds=source.embeds if source is not None else None,
+        is_attributed_fn=is_attributed_fn,
+        per_step=True,
+    )
     if contrast is not None:
         col = p - grid_start
         args.contrast_target_ids = contrast.target_ids[:, col].repeat(repeat).to(logits.device)
@@ -343,29 +355,34 @@ def build_step_args(
     rows, k = logits.shape[:2]
     length = p1 - 1
     device = logits.device
-    target_ids = batch.target_ids[:, p0:p1].repeat(repeat, 1).reshape(-1)
     ids = batch.target_ids[:, :length].repeat(repeat, 1)
     prefix = torch.arange(length, device=device).unsqueeze(0) < torch.arange(p0, p1, device=device).unsqueeze(1)
     mask = batch.target_mask[:, :length].repeat(repeat, 1).unsqueeze(1) * prefix.unsqueeze(0)
-    args = StepFunctionArgs(
-        attribution_model=model,
-        forward_output=SimpleNamespace(logits=logits.reshape(rows * k, 1, -1)),
-        target_ids=target_ids,
-        decoder_input_ids=ids.unsqueeze(1).expand(rows, k, length).reshape(rows * k, length),
+    src, src_mask = None, None
+    if batch.source_ids is not None:
+        src = _per_position(batch.source_ids.repeat(repeat, 1), k)
+        src_mask = _per_position(batch.source_mask.repeat(repeat, 1), k)
+    args = make_step_args(
+        model,
+        logits.reshape(rows * k, -1),
+        batch.target_ids[:, p0:p1].repeat(repeat, 1).reshape(-1),
+        decoder_input_ids=_per_position(ids, k),
         decoder_attention_mask=mask.reshape(rows * k, length),
+        encoder_input_ids=src,
+        encoder_attention_mask=src_mask,
         is_attributed_fn=is_attributed_fn,
     )
-    if batch.source_ids is not None:
-        src = batch.source_ids.repeat(repeat, 1)
-        args.encoder_input_ids = src.unsqueeze(1).expand(rows, k, src.shape[-1]).reshape(rows * k, -1)
-        src_mask = batch.source_mask.repeat(repeat, 1)
-        args.encoder_attention_mask = src_mask.unsqueeze(1).expand(rows, k, src.shape[-1]).reshape(rows * k, -1)
     if contrast is not None:
         cols = slice(p0 - grid_start, p1 - grid_start)
         args.contrast_target_ids = contrast.target_ids[:, cols].repeat(repeat, 1).reshape(-1).to(device)
         if contrast.logits is not None and (contrast.force_inputs or not args.is_attributed_fn):
             args.contrast_logits = contrast.logits[:, cols].repeat(repeat, 1, 1).reshape(rows * k, -1).to(device)
     return args
+
+
+def _per_position(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """``(rows, len)`` -> ``(rows * k, len)``: each row repeated for the ``k`` positions it is read at."""
+    return rows.unsqueeze(1).expand(rows.shape[0], k, rows.shape[-1]).reshape(rows.shape[0] * k, -1)
 
 
 def _embed(model: AttributionModelPort, ids: torch.Tensor | None) -> torch.Tensor | None:
@@ -398,7 +415,9 @@ def compute_step_scores(
                 if is_builtin_step_function(fn):
                     values = check_step_output(name, fn(args, **fn_kwargs), len(args.target_ids))
                 else:
-                    scorer = TargetScorer(ctx.model, batch, fn, fn_kwargs, contrast, ctx.grid_start, label=name)
+                    scorer = TargetScorer(
+                        ctx.model, batch, fn, fn_kwargs, contrast, ctx.grid_start, name, ctx.scorer.forward_path
+                    )
                     inputs = {"target_ids": batch.target_ids, "encoder_outputs": enc}
                     values = scorer.apply(logits, p0, p1, inputs=inputs, is_attributed_fn=False)
                 out[name][:, ctx.grid_columns(p0, p1)] = values.reshape(batch.size, p1 - p0).float().cpu()
@@ -435,10 +454,13 @@ def make_context(
     attribute_target: bool,
     contrast: ContrastData | None = None,
     max_chunk_size: int | None = None,
+    forward_path: Scorer | None = None,
 ) -> AttributionContext:
-    """Build the :class:`AttributionContext` of a batch."""
+    """Build the :class:`AttributionContext` of a batch (its forwards go through ``forward_path``)."""
     positions = torch.arange(batch.grid_start, batch.grid_end)
-    scorer = TargetScorer(model, batch, attributed_fn, attributed_fn_args, contrast, batch.grid_start)
+    scorer = TargetScorer(
+        model, batch, attributed_fn, attributed_fn_args, contrast, batch.grid_start, forward_path=forward_path
+    )
     return AttributionContext(
         model=model,
         batch=batch,

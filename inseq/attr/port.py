@@ -161,11 +161,16 @@ class AttributionModelPort(Protocol):
         target_embeds: torch.Tensor | None,
         target_ids: torch.Tensor | None,
         target_mask: torch.Tensor,
-        encoder_outputs: Any,
-        source_mask: torch.Tensor | None,
-        logits_from: int,
-    ) -> torch.Tensor:
-        """``(rows, len - logits_from, vocab)`` teacher-forced logits of target positions ``logits_from`` onwards."""
+        encoder_outputs: Any = None,
+        source_mask: torch.Tensor | None = None,
+        logits_from: int = 0,
+        logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past_key_values: Any = None,
+        keep_cache: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Teacher-forced logits: of target columns ``logits_from`` onwards ``(rows, len - logits_from, vocab)``, or
+        only at the ``logits_at`` ``(row_index, column)`` pairs ``(pairs, vocab)``. ``past_key_values``: the
+        key-value cache of a prefix every row shares; ``keep_cache``: also return this forward's cache."""
         ...
 
     # ------------------------------------------------------------------ internals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -155,7 +156,7 @@ class AttributionModel:
             >>> model = inseq.load_model(inseq.examples.get_example_model_path("toy-gpt2-ioi"), "saliency")  # doctest: +SKIP
             >>> out = model.attribute("When Mary and John went to the store, John gave a drink to")  # doctest: +SKIP
         """
-        from ..attr.runner import AttributionRequest, run_attribution
+        from ..attr.request import AttributionRequest
         from ..attr.validation import check_attribute_flags
 
         started = time.perf_counter()
@@ -166,14 +167,15 @@ class AttributionModel:
             override_default_attribution=override_default_attribution,
             clean_special_chars=clean_special_chars,
         )
+        method_obj = self.get_attribution_method(method, bool(override_default_attribution))
         request = AttributionRequest.build(
             self,
             input_texts=input_texts,
             generated_texts=generated_texts,
-            method=self.get_attribution_method(method, bool(override_default_attribution)),
+            method=method_obj,
             attr_pos_start=attr_pos_start,
             attr_pos_end=attr_pos_end,
-            attribute_target=attribute_target,
+            attribute_target=self._check_attribute_target(attribute_target),
             step_scores=step_scores,
             include_eos_baseline=include_eos_baseline,
             attributed_fn=attributed_fn or self.default_attributed_fn_id,
@@ -184,15 +186,74 @@ class AttributionModel:
             kwargs=kwargs,
         )
         with self._on_device(device), _frozen(self.model):
-            out = run_attribution(
-                self, request, show_progress=show_progress, output_step_attributions=output_step_attributions
-            )
+            out = self._run_pipeline(request, show_progress, output_step_attributions)
         if clean_special_chars:
             for seq in out.sequence_attributions:
                 seq.source = self.clean_tokens(seq.source)
                 seq.target = self.clean_tokens(seq.target)
         out.info["exec_time"] = time.perf_counter() - started
         return out
+
+    # ------------------------------------------------------------------ the pipeline
+    def _check_attribute_target(self, attribute_target: bool) -> bool:
+        """``attribute_target`` as this architecture reads it (decoder-only models always attribute the prefix)."""
+        if attribute_target is True and not self.is_encoder_decoder:
+            warnings.warn(
+                "attribute_target is only meaningful for encoder-decoder models: decoder-only models always "
+                "attribute the whole prefix.",
+                stacklevel=3,
+            )
+            return False
+        return attribute_target
+
+    def _run_pipeline(self, request: Any, show_progress: bool, output_step_attributions: bool) -> Any:
+        """Texts -> examples -> batches -> the engine, one batch at a time -> one merged output."""
+        from ..attr.api import attribute_batch
+        from ..data.attribution import merge_attributions
+        from ..utils.progress import progress_bar
+
+        examples = self.prepare_examples(
+            request.input_texts,
+            request.generated_texts,
+            request.generation_args,
+            request.skip_special_tokens,
+            request.generate_from_target_prefix,
+            truncate_inputs=request.truncate_inputs,
+        )
+        size = request.batch_size or len(examples)
+        outputs = []
+        with progress_bar(show_progress) as bar:
+            for lo in range(0, len(examples), size):
+                group = list(range(lo, min(lo + size, len(examples))))
+                chosen = [examples[i] for i in group]
+                batch = self.build_batch(
+                    chosen, request.attr_pos_start, request.attr_pos_end, request.include_eos_baseline
+                )
+                advance = bar.task(
+                    f"Attributing with {request.method.method_name} ({batch.size} seq.)",
+                    batch.grid_end - batch.grid_start,
+                )
+                contrast = self._contrast_batch(request, chosen, group)
+                outputs.append(
+                    attribute_batch(self, batch, request, contrast, group, advance, output_step_attributions)
+                )
+        out = outputs[0] if len(outputs) == 1 else merge_attributions(outputs)
+        out.info.update(request.info(self.info, [ex.generated_text for ex in examples]))
+        out.info["input_texts"] = [ex.input_text for ex in examples]  # inputs given as ids are stored as their text
+        out.info["output_step_attributions"] = output_step_attributions
+        return out
+
+    def _contrast_batch(self, request: Any, examples: list[Any], group: list[int]) -> Any:
+        """The batch of ``examples`` with their contrastive sources and/or targets (None when not contrastive)."""
+        args, total = request.contrast_args, len(request.input_texts)
+        targets = _select("contrast_targets", args.get("contrast_targets"), group, total)
+        sources = _select("contrast_sources", args.get("contrast_sources"), group, total)
+        if targets is None and sources is None:
+            return None
+        if sources is not None and not self.is_encoder_decoder:
+            raise ValueError("contrast_sources is only supported for encoder-decoder models; use contrast_targets.")
+        contrast_examples = self.contrast_examples(examples, sources, targets, request.skip_special_tokens)
+        return self.build_batch(contrast_examples, None, None, False)
 
     def evaluate(self, out: Any, metrics: str | list[str] | None = None, **options: Any) -> Any:
         """Measure how faithful the attributions of ``out`` (an output of this model) are.
@@ -204,6 +265,18 @@ class AttributionModel:
             >>> model.evaluate(out, metrics=["comprehensiveness"]).summary()  # doctest: +SKIP
         """
         return call_model_feature("evaluate", self, out, metrics=metrics, **options)
+
+
+def _select(name: str, values: Any, indices: list[int], total: int) -> list | None:
+    """The contrastive texts of the examples at ``indices`` (one text per input of the call)."""
+    if values is None:
+        return None
+    values = [values] if isinstance(values, str) else list(values)
+    if len(values) != total:
+        raise ValueError(
+            f"{name} has {len(values)} texts but {total} inputs are attributed: pass one contrastive text per input."
+        )
+    return [values[i] for i in indices]
 
 
 @contextmanager

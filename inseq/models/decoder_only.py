@@ -171,22 +171,23 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         target_embeds: torch.Tensor | None,
         target_ids: torch.Tensor | None,
         target_mask: torch.Tensor,
-        encoder_outputs: Any,
-        source_mask: torch.Tensor | None,
-        logits_from: int,
-        **model_kwargs: Any,
-    ) -> torch.Tensor:
-        """``(rows, len - logits_from, vocab)`` logits of positions ``logits_from`` onwards."""
+        encoder_outputs: Any = None,
+        source_mask: torch.Tensor | None = None,
+        logits_from: int = 0,
+        logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past_key_values: Any = None,
+        keep_cache: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Logits of columns ``logits_from`` onwards ``(rows, len - logits_from, vocab)``, or at the ``logits_at``
+        ``(row, column)`` pairs ``(pairs, vocab)``; after a shared prefix's ``past_key_values`` (its key-value
+        cache; ``target_mask`` then covers the prefix too), and with this forward's cache when ``keep_cache``."""
         inputs = {"inputs_embeds": target_embeds} if target_embeds is not None else {"input_ids": target_ids}
         length = (target_embeds if target_embeds is not None else target_ids).shape[1]
-        out = self.model(
-            **inputs,
-            attention_mask=target_mask,
-            use_cache=False,
-            **self._logits_kwargs(length, logits_from),
-            **model_kwargs,
+        if past_key_values is not None:
+            inputs["past_key_values"] = past_key_values
+        return self._forward_with_head(
+            length, logits_from, logits_at, keep_cache, attention_mask=target_mask, **inputs
         )
-        return self._slice_logits(out.logits, length, logits_from)
 
     def encode_source(self, embeds: Any = None, ids: Any = None, mask: Any = None) -> None:
         """Decoder-only models have no encoder: there is nothing to encode (returns None)."""

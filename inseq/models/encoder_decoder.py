@@ -181,27 +181,34 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         target_embeds: torch.Tensor | None,
         target_ids: torch.Tensor | None,
         target_mask: torch.Tensor,
-        encoder_outputs: Any,
-        source_mask: torch.Tensor | None,
-        logits_from: int,
-        **model_kwargs: Any,
-    ) -> torch.Tensor:
-        """``(rows, len - logits_from, vocab)`` decoder logits of positions ``logits_from`` onwards."""
+        encoder_outputs: Any = None,
+        source_mask: torch.Tensor | None = None,
+        logits_from: int = 0,
+        logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past_key_values: Any = None,
+        keep_cache: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Decoder logits of columns ``logits_from`` onwards ``(rows, len - logits_from, vocab)``, or at the
+        ``logits_at`` ``(row, column)`` pairs ``(pairs, vocab)`` (the decoder's key-value cache as for decoder-only
+        models)."""
         inputs = (
             {"decoder_inputs_embeds": target_embeds}
             if target_embeds is not None
             else {"decoder_input_ids": target_ids}
         )
         length = (target_embeds if target_embeds is not None else target_ids).shape[1]
-        out = self.model(
+        if past_key_values is not None:
+            inputs["past_key_values"] = past_key_values
+        return self._forward_with_head(
+            length,
+            logits_from,
+            logits_at,
+            keep_cache,
             encoder_outputs=encoder_outputs,
             attention_mask=source_mask,
             decoder_attention_mask=target_mask,
-            use_cache=False,
             **inputs,
-            **model_kwargs,
         )
-        return self._slice_logits(out.logits, length, logits_from)
 
     def _full_forward(self, batch: AttributionBatch, length: int, **kwargs: Any) -> Any:
         return self.model(

@@ -24,7 +24,7 @@ from ..utils.torch_utils import get_default_device  # noqa: F401  (re-exported: 
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
 from .loading import FROM_PRETRAINED_KWARGS, check_tokenizer, loader_errors
-from .structure import eager_attention
+from .structure import eager_attention, head_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -412,12 +412,31 @@ class HuggingfaceModel(AttributionModel):
         """Logits of the last position of a forward output: ``(batch, vocab)``."""
         return forward_output.logits[:, -1, :]
 
-    def _logits_kwargs(self, seq_len: int, logits_from: int) -> dict[str, Any]:
-        if self._supports_logits_to_keep:
-            return {"logits_to_keep": seq_len - logits_from}
-        return {}
+    def _forward_with_head(
+        self,
+        length: int,
+        logits_from: int,
+        logits_at: tuple[torch.Tensor, torch.Tensor] | None,
+        keep_cache: bool,
+        **inputs: Any,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Run the model with logits computed only where they are read.
 
-    @staticmethod
-    def _slice_logits(logits: torch.Tensor, seq_len: int, logits_from: int) -> torch.Tensor:
-        keep = seq_len - logits_from
-        return logits[:, -keep:] if logits.shape[1] != keep else logits
+        ``logits_at`` pairs are gathered from the hidden states before the output head (a forward pre-hook on the
+        head), so the head runs on those rows only, on any architecture; otherwise ``logits_to_keep`` (where the
+        model takes it) or the same pre-hook keep columns ``logits_from`` onwards.
+        """
+        kwargs: dict[str, Any] = {"use_cache": keep_cache or inputs.get("past_key_values") is not None}
+        if logits_at is None and self._supports_logits_to_keep:
+            kwargs["logits_to_keep"] = length - logits_from
+            select = None
+        elif logits_at is None:
+            select = (slice(None), slice(logits_from, None))
+        else:
+            select = logits_at
+        with head_inputs(self.model, select):
+            out = self.model(**inputs, **kwargs)
+        logits = out.logits
+        if logits_at is not None:
+            logits = logits.reshape(-1, logits.shape[-1])
+        return (logits, out.past_key_values) if keep_cache else logits

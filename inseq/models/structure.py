@@ -180,3 +180,34 @@ def attention_sites(
         columns = partial(_value_columns, name, _head_dim(attention, model), _model_name(model))
         sites.append(AttentionSite(block, attention, getattr(attention, name), columns))
     return sites
+
+
+@contextmanager
+def head_inputs(model: torch.nn.Module, select: Any) -> Iterator[None]:
+    """Feed the model's output head only the hidden states ``select`` picks, for a block (None: all of them).
+
+    ``select`` is a ``(rows, columns)`` index pair (tensors: the gathered pairs become one row of positions; slices:
+    a sub-block), applied by a forward pre-hook on ``model.get_output_embeddings()``.
+
+    Example:
+        >>> with head_inputs(model, (torch.tensor([0]), torch.tensor([2]))):  # doctest: +SKIP
+        ...     logits = model(input_ids=ids).logits  # (1, 1, vocab): position 2 of row 0
+    """
+    head = model.get_output_embeddings() if select is not None else None
+    if head is None:
+        if select is not None:
+            raise ValueError(f"{type(model).__name__} has no output embeddings to select the logits of.")
+        yield
+        return
+    rows, cols = select
+
+    def pick(module: torch.nn.Module, args: tuple) -> tuple:
+        hidden = args[0]
+        picked = hidden[rows, cols]
+        return (picked.unsqueeze(0) if isinstance(rows, torch.Tensor) else picked, *args[1:])
+
+    handle = head.register_forward_pre_hook(pick)
+    try:
+        yield
+    finally:
+        handle.remove()

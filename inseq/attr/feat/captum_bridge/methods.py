@@ -6,19 +6,13 @@ position): exact Captum semantics for any of its methods, with batched rather th
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import torch
-from transformers.modeling_outputs import CausalLMOutput, Seq2SeqLMOutput
 
 from ...engine import AttributionContext
-from ...step_functions import (
-    StepFunctionArgs,
-    StepFunctionDecoderOnlyArgs,
-    StepFunctionEncoderDecoderArgs,
-    is_builtin_step_function,
-)
+from ...step_args import custom_step_rows, make_step_args, per_example_kwargs
+from ...step_functions import StepFunctionArgs, is_builtin_step_function
 from ..base import MethodResult
 from ..gradient.methods import GradientAttribution, _alloc
 
@@ -65,15 +59,15 @@ class CaptumAttribution(GradientAttribution):
         inputs = tuple(x.repeat(k, *([1] * (x.ndim - 1))) for x, _ in pairs)
         return inputs, tuple(b.repeat(k, *([1] * (b.ndim - 1))) for _, b in pairs)
 
-    def _row_args(self, ctx: AttributionContext, p0: int, p1: int) -> tuple[torch.Tensor, ...]:
-        """Per-row positions, target ids and masks (Captum ``additional_forward_args``, expanded with the inputs)."""
+    def _row_args(self, ctx: AttributionContext, p0: int, p1: int) -> tuple[torch.Tensor | None, ...]:
+        """Per-row forward arguments (Captum ``additional_forward_args``, expanded with the inputs): positions,
+        target ids, target and source masks, and, for custom step functions, inseq 0.7's per-row tensors."""
         batch, k = ctx.batch, p1 - p0
         pos = torch.arange(p0, p1, device=batch.target_ids.device).repeat_interleave(batch.size)
         rows = [pos, batch.target_ids[:, p0:p1].T.reshape(-1), batch.target_mask[:, : p1 - 1].repeat(k, 1)]
-        src_mask = batch.source_mask_rows(k)
-        rows += [src_mask] if src_mask is not None else []
+        rows.append(batch.source_mask_rows(k))
         if not is_builtin_step_function(ctx.scorer.fn):  # Captum expands these with the inputs, as in inseq 0.7
-            rows += list(_custom_step_rows(ctx, p1 - 1, k).values())
+            rows += custom_step_rows(batch, ctx.scorer.fn_kwargs, p1 - 1, k)
         return tuple(rows)
 
     def _run(self, ctx: AttributionContext, captum_kwargs: dict[str, Any], max_chunk_size: int | None) -> MethodResult:
@@ -120,23 +114,27 @@ class CaptumAttribution(GradientAttribution):
         return first, None, t_emb, None
 
     def _forward_fn(self, ctx: AttributionContext, p0: int, p1: int, tgt: torch.Tensor) -> Any:
-        model, scorer, n, length = ctx.model, ctx.scorer, ctx.batch.size, p1 - 1
+        scorer, n, length = ctx.scorer, ctx.batch.size, p1 - 1
 
         def forward(*args: torch.Tensor) -> torch.Tensor:
             args = list(args)
             s_ids, s_emb, t_emb, t_ids = self._split_args(ctx, length, args)
-            pos, tids, tmask = args[0], args[1], args[2]
-            with_src = ctx.batch.source_ids is not None
-            smask = args[3] if with_src else None
+            pos, tids, tmask, smask = args[:4]
             rows = pos.shape[0]
             if t_emb is None and t_ids is None:
                 t_emb = tgt[:, :length].repeat(rows // n, 1, 1)
-            enc = model.encode_source(embeds=s_emb, ids=s_ids, mask=smask)
-            logits = model.forward_logits(t_emb, t_ids, tmask, enc, smask, logits_from=p0 - 1)
-            picked = logits[torch.arange(rows, device=logits.device), pos - p0]
+            path = scorer.forward_path
+            enc = path.encode(embeds=s_emb, ids=s_ids, mask=smask)
+            logits = path.forward(
+                target_embeds=t_emb,
+                target_ids=t_ids,
+                target_mask=tmask,
+                encoder_outputs=enc,
+                source_mask=smask,
+                logits_at=(torch.arange(rows, device=pos.device), pos - 1),
+            )
             embeds = (s_emb, None if self.uses_layer else t_emb)
-            rest = args[4 if with_src else 3 :]
-            step_args, fn_kwargs = _captum_step_args(ctx, picked, tids, tmask, smask, embeds, rest)
+            step_args, fn_kwargs = _captum_step_args(ctx, logits, tids, tmask, smask, embeds, args[4:])
             contrast = scorer.contrast
             if contrast is not None:
                 cols, ex = pos - ctx.grid_start, torch.arange(rows, device=pos.device) % n
@@ -148,18 +146,6 @@ class CaptumAttribution(GradientAttribution):
         return forward
 
 
-def _custom_step_rows(ctx: AttributionContext, length: int, k: int) -> dict[str, torch.Tensor]:
-    """Forward arguments of a custom step function: prefix ids, source ids and its per-example tensor kwargs."""
-    batch = ctx.batch
-    rows = {"decoder_input_ids": batch.target_ids[:, :length].repeat(k, 1)}
-    if batch.is_encoder_decoder:
-        rows["encoder_input_ids"] = batch.source_ids.repeat(k, 1)
-    for key, value in ctx.scorer.fn_kwargs.items():
-        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch.size:
-            rows[f"kwarg:{key}"] = value.to(batch.target_ids.device).repeat(k, *([1] * (value.ndim - 1)))
-    return rows
-
-
 def _captum_step_args(
     ctx: AttributionContext,
     logits: torch.Tensor,
@@ -167,38 +153,28 @@ def _captum_step_args(
     target_mask: torch.Tensor,
     source_mask: torch.Tensor | None,
     embeds: tuple[torch.Tensor | None, torch.Tensor | None],
-    rest: list[torch.Tensor],
+    rest: list[torch.Tensor | None],
 ) -> tuple[StepFunctionArgs, dict[str, Any]]:
     """Step-function arguments of the rows Captum passed: built-ins get the logits and target ids, custom functions
-    inseq 0.7's per-step arguments (``rest`` holds the tensors of :func:`_custom_step_rows`)."""
-    batch, scorer = ctx.batch, ctx.scorer
+    inseq 0.7's per-step arguments (``rest`` holds the tensors of :func:`custom_step_rows`)."""
+    scorer = ctx.scorer
     if is_builtin_step_function(scorer.fn):
-        output = SimpleNamespace(logits=logits.unsqueeze(1))
-        return StepFunctionArgs(ctx.model, output, target_ids, is_attributed_fn=True), scorer.fn_kwargs
-    rest = list(rest)
-    decoder_ids = rest.pop(0)
-    encoder_ids = rest.pop(0) if batch.is_encoder_decoder else None
-    names = [key for key, value in scorer.fn_kwargs.items() if isinstance(value, torch.Tensor) and value.ndim > 0]
-    names = [key for key in names if scorer.fn_kwargs[key].shape[0] == batch.size]
-    fn_kwargs = {**scorer.fn_kwargs, **dict(zip(names, rest))}
-    common = {
-        "attribution_model": ctx.model,
-        "target_ids": target_ids,
-        "decoder_input_ids": decoder_ids,
-        "decoder_attention_mask": target_mask,
-        "decoder_input_embeds": embeds[1],
-        "is_attributed_fn": True,
-    }
-    if not batch.is_encoder_decoder:
-        return StepFunctionDecoderOnlyArgs(
-            forward_output=CausalLMOutput(logits=logits.unsqueeze(1)), **common
-        ), fn_kwargs
-    args = StepFunctionEncoderDecoderArgs(
-        forward_output=Seq2SeqLMOutput(logits=logits.unsqueeze(1)),
+        return make_step_args(ctx.model, logits, target_ids, is_attributed_fn=True), scorer.fn_kwargs
+    decoder_ids, encoder_ids, *tensors = rest
+    fn_kwargs = {**scorer.fn_kwargs, **dict(zip(per_example_kwargs(scorer.fn_kwargs, ctx.batch.size), tensors))}
+    args = make_step_args(
+        ctx.model,
+        logits,
+        target_ids,
+        decoder_input_ids=decoder_ids,
+        decoder_attention_mask=target_mask,
+        decoder_input_embeds=embeds[1],
         encoder_input_ids=encoder_ids,
         encoder_attention_mask=source_mask,
         encoder_input_embeds=embeds[0],
-        **common,
+        is_attributed_fn=True,
+        per_step=True,
+        embed_missing=False,
     )
     return args, fn_kwargs
 

@@ -1,4 +1,8 @@
-"""From an ``attribute()`` call to a :class:`FeatureAttributionOutput`: validation, argument routing, batching."""
+"""An ``attribute()`` call as a validated request: its inputs, method, functions and routed keyword arguments.
+
+The façade (:meth:`inseq.models.AttributionModel.attribute`) builds the request, then the examples and batches, and
+hands each batch to the engine (:func:`inseq.attr.api.attribute_batch`) with it.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .contrast import build_contrast, contrast_token_labels
-from .engine import compute_step_scores, make_context
 from .feat.base import FeatureAttribution
 from .inputs import TextOrIds
-from .outputs import build_output
-from .progress import attribution_progress
 from .routing import route_kwargs, warn_unused
 from .step_functions import StepFunction, get_step_function
 from .validation import validate_attribute_params
 
 if TYPE_CHECKING:
-    from ..data.attribution import FeatureAttributionOutput
     from .port import AttributionModelPort as AttributionModel
 
 
@@ -65,13 +64,6 @@ class AttributionRequest:
         batch_size = params["batch_size"]
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-        if params["attribute_target"] and not model.is_encoder_decoder:
-            warnings.warn(
-                "attribute_target is only meaningful for encoder-decoder models: decoder-only models always "
-                "attribute the whole prefix.",
-                stacklevel=4,
-            )
-            params["attribute_target"] = False
         if params["attribute_target"] and not method.supports_attribute_target:
             raise ValueError(f"The method {method.method_name!r} cannot attribute the target (attribute_target=True).")
         if generated is not None and params["generation_args"] and not params["generate_from_target_prefix"]:
@@ -110,11 +102,11 @@ class AttributionRequest:
             )
         warn_unused(routed.unused, stacklevel=6)
 
-    def info(self, model: AttributionModel, generated: list[str]) -> dict[str, Any]:
-        """The ``info`` dictionary stored in the output."""
+    def info(self, model_info: dict[str, Any], generated: list[str]) -> dict[str, Any]:
+        """The ``info`` dictionary stored in the output (``model_info``: the model's names and classes)."""
         fn = self.attributed_fn
         return {
-            **model.info,
+            **model_info,
             "input_texts": self.input_texts,
             "generated_texts": generated,
             "generation_args": self.generation_args,
@@ -141,51 +133,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return repr(value)
-
-
-def run_attribution(
-    model: AttributionModel, request: AttributionRequest, show_progress: bool, output_step_attributions: bool
-) -> FeatureAttributionOutput:
-    """Generate (if needed), batch, attribute and wrap the results."""
-    from ..data.attribution import FeatureAttributionOutput, merge_attributions
-
-    examples = model.prepare_examples(
-        request.input_texts,
-        request.generated_texts,
-        request.generation_args,
-        request.skip_special_tokens,
-        request.generate_from_target_prefix,
-        truncate_inputs=request.truncate_inputs,
-    )
-    size = request.batch_size or len(examples)
-    groups = [list(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]
-    outputs = []
-    with attribution_progress(show_progress, request.method.method_name) as progress:
-        for group in groups:
-            batch = model.build_batch(
-                [examples[i] for i in group],
-                request.attr_pos_start,
-                request.attr_pos_end,
-                request.include_eos_baseline,
-            )
-            contrast = build_contrast(model, batch, request, [examples[i] for i in group], group)
-            ctx = make_context(
-                model,
-                batch,
-                request.attributed_fn,
-                request.attributed_fn_args,
-                request.attribute_target,
-                contrast,
-                request.attribution_args.get("max_chunk_size"),
-            )
-            ctx.progress = progress.track(batch)
-            result = request.method.compute(ctx, **request.attribution_args)
-            scores = compute_step_scores(ctx, request.step_scores, request.step_scores_args, contrast)
-            labels = contrast_token_labels(model, batch, contrast, request.contrast_args)
-            outputs.append(build_output(request.method, ctx, result, scores, output_step_attributions, labels))
-    out = outputs[0] if len(outputs) == 1 else merge_attributions(outputs)
-    assert isinstance(out, FeatureAttributionOutput)
-    out.info.update(request.info(model, [ex.generated_text for ex in examples]))
-    out.info["input_texts"] = [ex.input_text for ex in examples]  # inputs given as ids are stored as their text
-    out.info["output_step_attributions"] = output_step_attributions
-    return out
