@@ -2,9 +2,11 @@
 
 The engine and every method in ``inseq.attr`` talk to a model only through :class:`AttributionModelPort`;
 ``inseq.models`` implements it (decoder-only and encoder-decoder adapters), and ``inseq.attr`` never imports
-``inseq.models``. What differs between the two architectures is decided behind the port: for example
-:meth:`AttributionModelPort.encode_source` returns None on a decoder-only model, and the batch it builds is a
-:class:`~inseq.data.batch.DecoderOnlyBatch` or an :class:`~inseq.data.batch.EncoderDecoderBatch`.
+``inseq.models``. The port carries tensors: texts, examples and batches are built by the façade
+(:meth:`inseq.models.AttributionModel.attribute`), which hands the engine one
+:class:`~inseq.data.batch.DecoderOnlyBatch` or :class:`~inseq.data.batch.EncoderDecoderBatch` at a time. What
+differs between the two architectures is decided behind the port and in those two batch classes: for example
+:meth:`AttributionModelPort.encode_source` returns None on a decoder-only model.
 
 Example:
     >>> import inseq
@@ -23,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from ..data.batch import AttributionBatch, Example
+from ..data.batch import AttributionBatch
 
 
 @dataclass
@@ -83,22 +85,22 @@ class AttributionModelPort(Protocol):
     """What the engine needs from a model. ``inseq.models`` adapters implement it.
 
     Attributes:
-        is_encoder_decoder: Whether the model has a separate encoder (used only to validate requests).
         device: Device the model runs on.
         embed_scale: Factor between the embedding module's output and the first layer's input.
         unk_token_id: Id used for baselines and removed tokens.
         pad_token_id: Padding id.
         eos_token_id: End-of-sequence id.
+        torch_module: The underlying ``torch.nn.Module`` (frozen while attributing; hooks go here).
         special_tokens_ids: Ids of the tokenizer's special tokens.
         info: Names and classes of the model and tokenizer, stored in outputs.
     """
 
-    is_encoder_decoder: bool
     device: str
     embed_scale: float
     unk_token_id: int | None
     pad_token_id: int | None
     eos_token_id: int | None
+    torch_module: torch.nn.Module
 
     @property
     def special_tokens_ids(self) -> list[int]: ...
@@ -111,36 +113,7 @@ class AttributionModelPort(Protocol):
         """The ``(vocab, hidden)`` input embedding matrix."""
         ...
 
-    @property
-    def torch_module(self) -> torch.nn.Module:
-        """The underlying ``torch.nn.Module`` (frozen while attributing; hooks go here)."""
-        ...
-
-    # ------------------------------------------------------------------ examples and batches
-    def prepare_examples(
-        self,
-        input_texts: list[str],
-        generated_texts: list[str] | None,
-        generation_args: dict[str, Any],
-        skip_special_tokens: bool = False,
-        generate_from_target_prefix: bool = False,
-        truncate_inputs: bool = False,
-    ) -> list[Example]:
-        """Tokenise inputs and generate (or tokenise the given) targets."""
-        ...
-
-    def contrast_examples(
-        self, examples: list[Example], sources: list[str] | None, targets: list[str] | None, skip_special_tokens: bool
-    ) -> list[Example]:
-        """Examples of the contrastive side (contrast sources and/or targets replace the original ones)."""
-        ...
-
-    def build_batch(
-        self, examples: list[Example], attr_pos_start: int | None, attr_pos_end: int | None, include_eos_baseline: bool
-    ) -> AttributionBatch:
-        """Right-pad examples into a batch on the model's device, with baseline ids and attributed positions."""
-        ...
-
+    # ------------------------------------------------------------------ tokens
     def convert_ids_to_tokens(self, ids: Any, skip_special_tokens: bool = True, decode_tokens: bool = False) -> Any:
         """Token strings of ids."""
         ...

@@ -260,7 +260,7 @@ def mc_dropout_prob_avg_fn(args: StepFunctionArgs, n_mcd_steps: int = 5, logprob
     if n_mcd_steps < 2:
         raise ValueError(f"n_mcd_steps must be at least 2 to estimate a standard deviation, got {n_mcd_steps}.")
     orig = probability_fn(args, logprob=logprob)
-    module = args.attribution_model.model
+    module = args.attribution_model.torch_module
     was_training = module.training
     noisy = []
     try:

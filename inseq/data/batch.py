@@ -33,6 +33,16 @@ class Example:
     input_text: str
     generated_text: str
 
+    @property
+    def input_ids(self) -> list[int]:
+        """The ids of the input: the source, or (decoder-only) the prompt that starts the target.
+
+        Example:
+            >>> Example(None, [5, 6, 7], 2, "a", "a b").input_ids
+            [5, 6]
+        """
+        return self.source_ids if self.source_ids is not None else self.target_ids[: self.prompt_length]
+
 
 @dataclass
 class BatchEncoding(TensorWrapper):

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..attr.step_functions import STEP_SCORES_MAP, get_step_function, is_contrastive_step_function
-from .kernels import REMOVAL_MODES, Perturbation, RowRunner
 from .metrics import DEFAULT_FRACTIONS, MetricOptions, StepView, get_metric, list_faithfulness_metrics
 from .output import FaithfulnessOutput
+from .perturbations import REMOVAL_MODES, Perturbation, PerturbedRows
 from .randomization import randomization_value, randomized_scores
 from .views import sequence_inputs, step_views
 
@@ -133,11 +133,11 @@ def _run_info(model, out, metric_ids, fn_id, fn, started: float, stats: dict[str
 
 def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, track, **o) -> list[dict[str, Any]]:
     fn_id, fn, fn_kwargs = fn_spec
-    inputs = [sequence_inputs(s, model.is_encoder_decoder, offset + i) for i, s in enumerate(seqs)]
+    inputs = [sequence_inputs(model, s, offset + i) for i, s in enumerate(seqs)]
     views = [
         v for i, s in enumerate(seqs) for v in step_views(model, s, i, o["absolute"], o["include_special_tokens"])
     ]
-    runner = RowRunner(model, inputs, fn, fn_kwargs, o["removal"])
+    runner = PerturbedRows(model, inputs, fn, fn_kwargs, o["removal"])
     perturbing = [m for m in metric_ids if not get_metric(m).needs_reattribution]
     randoms = {(v.seq, v.step): _random_scores(v, o["random_seeds"]) for v in views}
 
@@ -239,7 +239,7 @@ def _check(model, out, metrics, removal: str, random_seeds: int) -> list[str]:
         raise ValueError(f"No metric given. Available metrics: {', '.join(list_faithfulness_metrics())}.")
     for metric in ids:
         get_metric(metric)
-    vocab = model.model.get_input_embeddings().num_embeddings
+    vocab = model.vocabulary_embeddings.shape[0]
     for i, seq in enumerate(out):
         if seq.source_attributions is None and seq.target_attributions is None:
             raise ValueError(f"Sequence {i} has no attribution scores (e.g. method 'dummy'): nothing to evaluate.")

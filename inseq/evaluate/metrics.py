@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..utils.registry import Registry
-from .kernels import Feature, Perturbation, content_seed
+from .perturbations import Feature, Perturbation, content_seed
 
 #: Removal fractions of ERASER's AOPC (DeYoung et al., 2020): the top 1%, 5%, 10%, 20% and 50% of the tokens.
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.5)

@@ -61,32 +61,17 @@ def reinitialise(block: torch.nn.Module, seed: int, std: float) -> None:
                 p.fill_(1.0)
 
 
-def _texts(model: AttributionModel, out: FeatureAttributionOutput) -> tuple[list[str], list[str]]:
-    """Input and target texts that re-tokenise to the output's token ids."""
-    inputs, targets = [], []
-    for seq in out:
-        src = [t.id for t in seq.source]
-        tgt = [t.id for t in seq.target]
-        if model.is_encoder_decoder:
-            inputs.append(model.tokenizer.decode(src, skip_special_tokens=True))
-            targets.append(model.tokenizer.decode(tgt[1:], skip_special_tokens=True))
-        else:
-            inputs.append(model.tokenizer.decode(src, skip_special_tokens=False))
-            targets.append(model.tokenizer.decode(tgt, skip_special_tokens=False))
-    return inputs, targets
-
-
 def reattribute(model: AttributionModel, out: FeatureAttributionOutput, fn_id: Any) -> FeatureAttributionOutput:
     """Attribute the output's sequences again with the same method and options (on the current model weights)."""
     info = out.info
-    inputs, targets = _texts(model, out)
-    new = model.attribute(
-        inputs,
-        targets,
+    examples = [model.example_of(seq) for seq in out]
+    new = model.attribute(  # token ids, used as they are: the same tokens, with no re-tokenisation
+        [ex.input_ids for ex in examples],
+        [ex.target_ids for ex in examples],
         method=info["attribution_method"],
         attr_pos_start=info.get("attr_pos_start"),
         attr_pos_end=info.get("attr_pos_end"),
-        attribute_target=bool(info.get("attribute_target")) and model.is_encoder_decoder,
+        attribute_target=bool(info.get("attribute_target")),
         include_eos_baseline=bool(info.get("include_eos_baseline")),
         attributed_fn=fn_id,
         attributed_fn_args=dict(info.get("attributed_fn_args") or {}),

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .kernels import SequenceInputs
 from .metrics import StepView
+from .perturbations import SequenceInputs
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionSequenceOutput
@@ -26,10 +26,10 @@ def token_scores(seq: FeatureAttributionSequenceOutput) -> tuple[torch.Tensor | 
     return out[0], out[1]
 
 
-def sequence_inputs(seq: FeatureAttributionSequenceOutput, is_encoder_decoder: bool, index: int) -> SequenceInputs:
-    """Token ids of a sequence output (ValueError for merged tokens, which have no id)."""
-    target = [t.id for t in seq.target]
-    source = [t.id for t in seq.source] if is_encoder_decoder else None
+def sequence_inputs(model: AttributionModel, seq: FeatureAttributionSequenceOutput, index: int) -> SequenceInputs:
+    """Token ids of a sequence output, as the model reads them (ValueError for merged tokens, which have no id)."""
+    example = model.example_of(seq)
+    target, source = example.target_ids, example.source_ids
     if any(i < 0 for i in target + (source or [])):
         raise ValueError(
             f"Sequence {index} has merged tokens (id -1, e.g. after aggregate('spans')): evaluate the output before "
@@ -54,7 +54,7 @@ def step_views(
         position = seq.attr_pos_start + step
         feats, scores = [], []
         candidates = []
-        if src is not None and model.is_encoder_decoder:
+        if src is not None:  # decoder-only outputs carry no source scores: their prompt is in the target
             candidates += [("source", i, seq.source[i].id, src[i, step]) for i in range(src.shape[0])]
         if tgt is not None:
             rows = min(position, tgt.shape[0])

@@ -71,6 +71,16 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
             out.append(Example(None, ids, 1, ex.input_text, targets[i] if targets else ex.generated_text))
         return out
 
+    def example_of(self, sequence: Any) -> Example:
+        """The example an attribution sequence output describes, from its token ids (the prompt is its source).
+
+        Example:
+            >>> model.example_of(out[0]).source_ids is None  # doctest: +SKIP
+            True
+        """
+        ids = [t.id for t in sequence.target]
+        return Example(None, ids, len(sequence.source), "", "")
+
     def _prompt_ids(self, text: str, add_special_tokens: bool) -> list[int]:
         if not text:
             if self.bos_token_id is None:

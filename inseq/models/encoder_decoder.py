@@ -85,6 +85,15 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
             out.append(Example(src, tgt, 1, sources[i] if sources else ex.input_text, ex.generated_text))
         return out
 
+    def example_of(self, sequence: Any) -> Example:
+        """The example an attribution sequence output describes, from its source and target token ids.
+
+        Example:
+            >>> len(model.example_of(out[0]).source_ids) == len(out[0].source)  # doctest: +SKIP
+            True
+        """
+        return Example([t.id for t in sequence.source], [t.id for t in sequence.target], 1, "", "")
+
     def _generate_examples(
         self,
         input_texts: list[str],
@@ -253,6 +262,14 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         """A no-grad forward over the source and the first ``length`` target tokens."""
         with torch.no_grad():
             self._full_forward(batch, length)
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        """The module embedding the source: the encoder's own (the default layer of ``layer_*`` methods).
+
+        Some models (BART and T5 in recent transformers) give the encoder an embedding module of its own that only
+        shares the weight of the model's input embeddings, so hooks on the latter never see the source.
+        """
+        return self.model.get_encoder().get_input_embeddings()
 
     def get_encoder(self) -> torch.nn.Module:
         """The encoder module."""

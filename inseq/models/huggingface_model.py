@@ -76,6 +76,7 @@ class HuggingfaceModel(AttributionModel):
         model_kwargs, kwargs = split_from_pretrained_kwargs(model_kwargs, kwargs)
         tokenizer_kwargs = dict(tokenizer_kwargs or {})
         self.model = self._load_model(model, model_kwargs)
+        self.torch_module: torch.nn.Module = self.model  # the port's handle on the module (hooks, freezing)
         self.model_name = self.model.config.name_or_path
         self.tokenizer_name = tokenizer if isinstance(tokenizer, str) else None
         if tokenizer is None:
@@ -385,11 +386,6 @@ class HuggingfaceModel(AttributionModel):
         return [TokenWithId(t, i) for t, i in zip(self.tokenizer.convert_ids_to_tokens(ids), ids)]
 
     # ------------------------------------------------------------------ port: internals
-    @property
-    def torch_module(self) -> torch.nn.Module:
-        """The wrapped transformers model."""
-        return self.model
-
     def get_input_embeddings(self) -> torch.nn.Module:
         """The input embedding module."""
         return self.model.get_input_embeddings()

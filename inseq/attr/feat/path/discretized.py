@@ -67,7 +67,7 @@ class DiscretizedIntegratedGradientsAttribution(GradientAttribution):
             return
         model = ctx.model
         with torch.no_grad():
-            ids = torch.arange(model.vocabulary_embeddings.shape[0], device=model.device)
+            ids = torch.arange(model.vocabulary_embeddings.shape[0], device=ctx.batch.target_ids.device)
             self._vocab = model.embed_ids(ids).float().cpu().numpy()
         self._graph, self.cache_path = load_or_build_knn_graph(
             self._vocab, str(model.info.get("model_name")), self.n_neighbors, self.mode
