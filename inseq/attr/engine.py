@@ -139,8 +139,8 @@ def backward_chunk(p: int, rows: int, batch: int, logit_weight: float, limit: in
     extra tokens the backward passes cover, at most ``limit``, and as many as the ``backward_tokens`` budget allows.
 
     Example:
-        >>> backward_chunk(200, 1, 1, 0.0, 64)
-        20
+        >>> backward_chunk(200, 1, 1, 0.0, 64)  # sqrt(2 * 208) = 20 positions, but 5 x 200 tokens fill the budget
+        5
     """
     tokens = get_budgets().backward_tokens
     k = max(1, min(limit, round(math.sqrt(2 * (p + 8)))))

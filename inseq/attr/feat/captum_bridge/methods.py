@@ -188,7 +188,17 @@ def _place_deltas(result: MethodResult, ctx: AttributionContext, p0: int, p1: in
 
 
 class DeepLiftAttribution(CaptumAttribution):
-    """DeepLIFT (Shrikumar et al., 2017) through Captum, with UNK-embedding baselines."""
+    """DeepLIFT (Shrikumar et al., 2017) through Captum, with UNK-embedding baselines.
+
+    Args (of ``attribute()``):
+        return_convergence_delta: Store Captum's convergence deltas as the step score ``"deltas"``.
+        max_chunk_size: Target positions whose copies share one Captum call (default 8).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "deeplift")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?", return_convergence_delta=True)  # doctest: +SKIP
+    """
 
     method_name = "deeplift"
     captum_cls = "DeepLift"
@@ -211,7 +221,19 @@ class DeepLiftAttribution(CaptumAttribution):
 
 
 class GradientShapAttribution(CaptumAttribution):
-    """Gradient SHAP (Lundberg and Lee, 2017) through Captum, with UNK-embedding baselines."""
+    """Gradient SHAP (Lundberg and Lee, 2017) through Captum, with UNK-embedding baselines.
+
+    Args (of ``attribute()``):
+        n_samples: Random points between the baseline and the input, per input (Captum's ``n_samples``).
+        stdevs: Standard deviation of the Gaussian noise added to each sample.
+        return_convergence_delta: Store Captum's convergence deltas (mean over samples) as step score ``"deltas"``.
+        max_chunk_size: Target positions whose copies share one Captum call (default 8).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "gradient_shap")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?", n_samples=10)  # doctest: +SKIP
+    """
 
     method_name = "gradient_shap"
     captum_cls = "GradientShap"
@@ -231,7 +253,24 @@ class GradientShapAttribution(CaptumAttribution):
 
 
 class LayerIntegratedGradientsAttribution(CaptumAttribution):
-    """Integrated gradients on a layer's output (default: the input embedding layer), through Captum."""
+    """Integrated gradients on a layer's output (default: the input embedding layer), through Captum.
+
+    Load option: ``target_layer`` (a module of the model or its dotted name), e.g.
+    ``inseq.load_model(name, "layer_integrated_gradients", target_layer="transformer.h.0")``. Attributes the source
+    (encoder-decoder) or the target prefix (decoder-only); ``attribute_target=True`` is not supported.
+
+    Args (of ``attribute()``):
+        n_steps: Interpolation points.
+        method: Captum integration rule (``"gausslegendre"``, ``"riemann_*"``).
+        internal_batch_size: Rows of one Captum forward (default: all points at once).
+        return_convergence_delta: Store Captum's convergence deltas as the step score ``"deltas"``.
+        max_chunk_size: Target positions whose copies share one Captum call (default 8).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "layer_integrated_gradients")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?", n_steps=20)  # doctest: +SKIP
+    """
 
     method_name = "layer_integrated_gradients"
     captum_cls = "LayerIntegratedGradients"
@@ -259,7 +298,18 @@ class LayerIntegratedGradientsAttribution(CaptumAttribution):
 
 
 class LayerGradientXActivationAttribution(CaptumAttribution):
-    """Gradient times a layer's activation (default: the input embedding layer), through Captum."""
+    """Gradient times a layer's activation (default: the input embedding layer), through Captum.
+
+    Load option: ``target_layer`` (a module or its dotted name); ``attribute_target=True`` is not supported.
+
+    Args (of ``attribute()``):
+        max_chunk_size: Target positions whose copies share one Captum call (default 8).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "layer_gradient_x_activation")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?")  # doctest: +SKIP
+    """
 
     method_name = "layer_gradient_x_activation"
     captum_cls = "LayerGradientXActivation"
@@ -271,7 +321,19 @@ class LayerGradientXActivationAttribution(CaptumAttribution):
 
 
 class LayerDeepLiftAttribution(CaptumAttribution):
-    """DeepLIFT on a layer's output (default: the input embedding layer), through Captum."""
+    """DeepLIFT on a layer's output (default: the input embedding layer), through Captum.
+
+    Load option: ``target_layer`` (a module or its dotted name); ``attribute_target=True`` is not supported.
+
+    Args (of ``attribute()``):
+        return_convergence_delta: Store Captum's convergence deltas as the step score ``"deltas"``.
+        max_chunk_size: Target positions whose copies share one Captum call (default 8).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "layer_deeplift")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?")  # doctest: +SKIP
+    """
 
     method_name = "layer_deeplift"
     use_baselines = True

@@ -48,7 +48,20 @@ def _single_point(ctx: AttributionContext, max_chunk_size: int | None) -> tuple[
 
 
 class SaliencyAttribution(GradientAttribution):
-    """Saliency (Simonyan et al., 2013): absolute gradient of the attributed function w.r.t. input embeddings."""
+    """Saliency (Simonyan et al., 2013): absolute gradient of the attributed function w.r.t. input embeddings.
+
+    Equals Captum's ``Saliency(abs=True)`` run on each prefix; one forward per chunk of target positions and one
+    batched backward give every position of the chunk.
+
+    Args (of ``attribute()``):
+        max_chunk_size: Upper bound on the target positions of one batched backward (default: the memory budgets
+            decide, see :func:`inseq.utils.budgets.memory_budgets`).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "saliency")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?", max_chunk_size=4)  # doctest: +SKIP
+    """
 
     method_name = "saliency"
 
@@ -59,7 +72,18 @@ class SaliencyAttribution(GradientAttribution):
 
 
 class InputXGradientAttribution(GradientAttribution):
-    """Input x gradient (Shrikumar et al., 2016): gradient times the input embedding."""
+    """Input x gradient (Shrikumar et al., 2016): gradient times the input embedding.
+
+    Equals Captum's ``InputXGradient`` run on each prefix, at saliency's cost.
+
+    Args (of ``attribute()``):
+        max_chunk_size: Upper bound on the target positions of one batched backward (default: the memory budgets).
+
+    Example:
+        >>> import inseq
+        >>> model = inseq.load_model("gpt2", "input_x_gradient")  # doctest: +SKIP
+        >>> out = model.attribute("Hello world", "Hello world, how are you?")  # doctest: +SKIP
+    """
 
     method_name = "input_x_gradient"
 

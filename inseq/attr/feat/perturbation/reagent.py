@@ -40,6 +40,20 @@ from .token_sampler import SAMPLERS, make_token_sampler
 class ReagentAttribution(PerturbationAttribution):
     """ReAGent: model-agnostic attribution by replacing tokens with sampled tokens (see the module docstring).
 
+    Load options (``inseq.load_model(name, "reagent", ...)``):
+        keep_top_n: Tokens kept by the rationalizer at each probe step (0: use ``keep_ratio``).
+        keep_ratio: Share of the tokens kept instead of ``keep_top_n`` (None: use ``keep_top_n``).
+        invert_keep: Keep the least important tokens instead.
+        stopping_condition_top_k: A probe stops when the target token is in the top ``k`` predictions.
+        replacing_ratio: Share of the tokens replaced in each probe step.
+        max_probe_steps: Upper bound on the probe steps (a warning names the positions that did not stop).
+        num_probes: Probes run together.
+        token_sampler: ``"uniform"`` (offline) or ``"pos"`` (NLTK part-of-speech sampler, needs its data locally).
+        stall_patience: Probe steps without progress before the run ends with a warning.
+
+    Args (of ``attribute()``): ``seed`` (masks and replacement tokens) and ``perturbations_per_eval`` (probes in one
+    forward; default: the ``perturbed_rows`` memory budget).
+
     Example:
         >>> import inseq
         >>> model = inseq.load_model("gpt2", "reagent", keep_top_n=3, num_probes=8)  # doctest: +SKIP
