@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..attr.step_functions import STEP_SCORES_MAP, get_step_function, is_contrastive_step_function
+from ..utils.progress import progress_bar
 from .metrics import DEFAULT_FRACTIONS, MetricOptions, StepView, get_metric, list_faithfulness_metrics
 from .output import FaithfulnessOutput
 from .perturbations import REMOVAL_MODES, Perturbation, PerturbedRows
@@ -86,7 +86,7 @@ def evaluate(
     size = batch_size or len(out)
     records: list[dict[str, Any]] = []
     stats = {"model_rows": 0, "model_forwards": 0}
-    with _progress(show_progress) as track:
+    with progress_bar(show_progress, transient=False) as bar:
         for lo in range(0, len(out), size):
             seqs = list(out)[lo : lo + size]
             records += _evaluate_group(
@@ -97,7 +97,7 @@ def evaluate(
                 metric_ids,
                 (fn_id, fn, fn_kwargs),
                 opts,
-                track,
+                bar,
                 removal=removal,
                 random_seeds=random_seeds,
                 absolute=absolute,
@@ -131,7 +131,7 @@ def _run_info(model, out, metric_ids, fn_id, fn, started: float, stats: dict[str
     }
 
 
-def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, track, **o) -> list[dict[str, Any]]:
+def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, bar, **o) -> list[dict[str, Any]]:
     fn_id, fn, fn_kwargs = fn_spec
     inputs = [sequence_inputs(model, s, offset + i) for i, s in enumerate(seqs)]
     views = [
@@ -156,8 +156,7 @@ def _evaluate_group(model, out, seqs, offset, metric_ids, fn_spec, opts, track, 
         return lambda pert: runner.request(pert, v.position) or 0.0
 
     values(recorder)
-    track(runner.n_rows, "Evaluating faithfulness")
-    runner.run(lambda n: track(-n, ""))
+    runner.run(bar.task("Evaluating faithfulness", runner.n_rows))
     o["stats"]["model_rows"] += runner.n_rows
     o["stats"]["model_forwards"] += runner.n_forwards
     results = values(lambda v: lambda pert: runner.value(pert, v.position))
@@ -268,26 +267,6 @@ def _attributed_fn(out, attributed_fn, attributed_fn_args) -> tuple[Any, Callabl
         )
     kwargs = dict(out.info.get("attributed_fn_args") or {}) if attributed_fn_args is None else dict(attributed_fn_args)
     return attributed_fn, fn, kwargs
-
-
-@contextmanager
-def _progress(show: bool):
-    """A callable ``track(n, description)``: positive ``n`` adds a task of ``n`` rows, negative ``n`` advances it."""
-    if not show:
-        yield lambda n, description: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        state: dict[str, Any] = {}
-
-        def track(n: int, description: str) -> None:
-            if n >= 0:
-                state["task"] = bar.add_task(description, total=n)
-            else:
-                bar.advance(state["task"], -n)
-
-        yield track
 
 
 def faithfulness_path(attributions_path: str | PathLike) -> str:
