@@ -21,6 +21,7 @@ from .evaluate import FaithfulnessOutput, evaluate, list_faithfulness_metrics
 from .explain import explain
 from .models import AttributionModel, list_supported_frameworks, load_model, register_model_config
 from .pipelines import attribute_dataset
+from .sources import SourceAttributionOutput, attribute_sources, load_source_attributions
 
 
 def get_version() -> str:
@@ -55,6 +56,9 @@ __all__ = [
     "FeatureAttributionOutput",
     "attribute_context",
     "attribute_dataset",
+    "attribute_sources",
+    "load_source_attributions",
+    "SourceAttributionOutput",
     "evaluate",
     "FaithfulnessOutput",
     "list_faithfulness_metrics",

@@ -11,8 +11,9 @@ def _lookup(identifier: str) -> object | None:
     from .data.aggregation_functions import AGGREGATION_FUNCTIONS
     from .data.aggregator import AGGREGATORS
     from .evaluate import METRICS
+    from .evaluate.source_metrics import SOURCE_METRICS
 
-    for registry in (METHODS, STEP_SCORES_MAP, AGGREGATORS, AGGREGATION_FUNCTIONS, METRICS):
+    for registry in (METHODS, STEP_SCORES_MAP, AGGREGATORS, AGGREGATION_FUNCTIONS, METRICS, SOURCE_METRICS):
         if identifier in registry:
             return registry.get(identifier)
     return None

@@ -39,7 +39,8 @@ def attribute_batch(
     progress: Callable[[float], None] | None = None,
     output_step_attributions: bool = False,
 ) -> FeatureAttributionOutput:
-    """Attribute one batch: contrast, method, step scores and output (without ``info``), all on one forward path.
+    """Attribute one batch: contrast, method, step scores and output, all on one forward path (the output's
+    ``info`` holds only ``n_forwards``, the forwards it ran).
 
     Args:
         port: The model.
@@ -70,4 +71,6 @@ def attribute_batch(
     result = request.method.compute(ctx, **request.attribution_args)
     scores = compute_step_scores(ctx, request.step_scores, request.step_scores_args, contrast)
     labels = contrast_token_labels(batch, contrast_batch, contrast)
-    return build_output(request.method, ctx, result, scores, output_step_attributions, labels)
+    out = build_output(request.method, ctx, result, scores, output_step_attributions, labels)
+    out.info["n_forwards"] = forward_path.n_forwards
+    return out

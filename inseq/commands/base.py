@@ -126,10 +126,10 @@ def evaluate_saved(model: Any, out: Any, metrics: list[str], save_path: str | No
     if not save_path:
         raise CommandError("--evaluate writes its metrics next to the saved attributions: pass --save_path too.")
     chosen = None if metrics == ["all"] else list(metrics)
-    unknown = sorted(set(chosen or []) - set(list_faithfulness_metrics()))
+    unknown = sorted(set(chosen or []) - set(list_faithfulness_metrics("token")))
     if unknown:
         raise CommandError(
-            f"Unknown faithfulness metric(s) {unknown} for --evaluate; valid: all, {', '.join(list_faithfulness_metrics())}."
+            f"Unknown faithfulness metric(s) {unknown} for --evaluate; valid: all, {', '.join(list_faithfulness_metrics('token'))}."
         )
     path = faithfulness_path(save_path)
     result = evaluate_and_save(model, out, chosen, path)

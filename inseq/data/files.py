@@ -14,10 +14,21 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
+from collections.abc import Callable
+from os import PathLike
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["STALE_UNTAGGED_SECONDS", "clean_stale_temps", "default_file_mode", "temp_prefix"]
+__all__ = [
+    "STALE_UNTAGGED_SECONDS",
+    "atomic_write",
+    "atomic_write_text",
+    "clean_stale_temps",
+    "default_file_mode",
+    "temp_prefix",
+]
 
 #: Age after which a temporary without a process id in its name is considered stale.
 STALE_UNTAGGED_SECONDS = 3600
@@ -77,3 +88,39 @@ def clean_stale_temps(path: Path) -> list[Path]:
         except (OSError, ValueError):
             continue
     return removed
+
+
+def atomic_write(path: str | PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file atomically: ``write(stream)`` fills a temporary file next to ``path``, which is flushed, synced
+    and renamed into place; on any error the temporary is removed and ``path`` is left as it was.
+
+    Example:
+        >>> atomic_write("out.bin", lambda f: f.write(b"data"))  # doctest: +SKIP
+        PosixPath('out.bin')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        os.fchmod(fd, default_file_mode())
+        with os.fdopen(fd, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`).
+
+    Example:
+        >>> atomic_write_text("notes.json", "{}")  # doctest: +SKIP
+        PosixPath('notes.json')
+    """
+    return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))

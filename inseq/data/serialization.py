@@ -30,8 +30,6 @@ import dataclasses
 import gzip
 import json
 import math
-import os
-import tempfile
 import warnings
 from os import PathLike
 from pathlib import Path
@@ -48,7 +46,7 @@ from ..utils.typing import TokenWithId
 from . import attribution as attribution_module
 from .attribution import FeatureAttributionOutput, FeatureAttributionSequenceOutput, FeatureAttributionStepOutput
 from .data_utils import public_fields
-from .files import clean_stale_temps, default_file_mode, temp_prefix
+from .files import atomic_write
 from .schema import check_fields, json_depth_error, read_limited
 from .validation import check_save_args
 
@@ -205,25 +203,16 @@ def _split(output: FeatureAttributionOutput, path: Path) -> list[tuple[Path, Fea
 
 
 def _atomic_write(path: Path, output: FeatureAttributionOutput, encoder: _Encoder, compress: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
-    try:
-        os.fchmod(fd, default_file_mode())
-        json_encoder = json.JSONEncoder(default=encoder, sort_keys=True, indent=4, allow_nan=True)
-        with os.fdopen(fd, "wb") as raw:
-            stream: Any = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5, mtime=0) if compress else raw
-            for chunk in json_encoder.iterencode(output):
-                stream.write(chunk.encode("utf-8"))
-            if compress:
-                stream.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    json_encoder = json.JSONEncoder(default=encoder, sort_keys=True, indent=4, allow_nan=True)
+
+    def write(raw: Any) -> None:
+        stream: Any = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5, mtime=0) if compress else raw
+        for chunk in json_encoder.iterencode(output):
+            stream.write(chunk.encode("utf-8"))
+        if compress:
+            stream.close()
+
+    atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -233,9 +233,9 @@ def _check(model, out, metrics, removal: str, random_seeds: int) -> list[str]:
         raise ValueError(f"Unknown removal mode {removal!r}: use one of {', '.join(map(repr, REMOVAL_MODES))}.")
     if not isinstance(random_seeds, int) or random_seeds < 0:
         raise ValueError(f"random_seeds must be a non-negative integer, got {random_seeds!r}.")
-    ids = [metrics] if isinstance(metrics, str) else list(metrics or list_faithfulness_metrics())
+    ids = [metrics] if isinstance(metrics, str) else list(metrics or list_faithfulness_metrics("token"))
     if not ids:
-        raise ValueError(f"No metric given. Available metrics: {', '.join(list_faithfulness_metrics())}.")
+        raise ValueError(f"No metric given. Available metrics: {', '.join(list_faithfulness_metrics('token'))}.")
     for metric in ids:
         get_metric(metric)
     vocab = model.vocabulary_embeddings.shape[0]

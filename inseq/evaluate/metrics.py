@@ -288,22 +288,39 @@ class Randomization(FaithfulnessMetric):
         raise RuntimeError("randomization is computed by inseq.evaluate.randomization, not per perturbation.")
 
 
-def list_faithfulness_metrics() -> list[str]:
-    """List the identifiers of the faithfulness metrics accepted by :func:`inseq.evaluate.evaluate`.
+def list_faithfulness_metrics(level: str | None = None) -> list[str]:
+    """List the identifiers of the faithfulness metrics.
+
+    Args:
+        level: ``"token"``: the metrics of token attributions (:func:`inseq.evaluate.evaluate`); ``"source"``: those
+            of source attributions (``SourceAttributionOutput.evaluate``); None: both.
 
     Example:
         >>> from inseq.evaluate import list_faithfulness_metrics
-        >>> "comprehensiveness" in list_faithfulness_metrics()
-        True
+        >>> "comprehensiveness" in list_faithfulness_metrics(), "lds" in list_faithfulness_metrics("source")
+        (True, True)
     """
-    return METRICS.keys()
+    from .source_metrics import list_source_metrics
+
+    if level not in (None, "token", "source"):
+        raise ValueError(f"level={level!r} is not valid; use 'token', 'source' or None.")
+    token = METRICS.keys() if level in (None, "token") else []
+    return token + (list_source_metrics() if level in (None, "source") else [])
 
 
 def get_metric(metric_id: str) -> FaithfulnessMetric:
     """The registered metric ``metric_id`` (ValueError listing the valid ids otherwise)."""
     if metric_id not in METRICS:
+        from .source_metrics import list_source_metrics
+
+        if metric_id in list_source_metrics():
+            raise ValueError(
+                f"{metric_id!r} is a metric of source attributions: call it on the output of attribute_sources() "
+                "(out.evaluate([...])), not on token attributions."
+            )
         raise ValueError(
-            f"Unknown faithfulness metric {metric_id!r}. Available metrics: {', '.join(list_faithfulness_metrics())}."
+            f"Unknown faithfulness metric {metric_id!r}. Available metrics: "
+            f"{', '.join(list_faithfulness_metrics('token'))}."
         )
     return METRICS.get(metric_id)
 
@@ -318,4 +335,7 @@ def describe_metric(metric_id: str) -> str:
     """
     import inspect
 
-    return inspect.getdoc(get_metric(metric_id)) or metric_id
+    from .source_metrics import SOURCE_METRICS
+
+    metric = SOURCE_METRICS.get(metric_id) if metric_id in SOURCE_METRICS else get_metric(metric_id)
+    return inspect.getdoc(metric) or metric_id

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-docs", type=Path, default=None, help="Markdown file whose table block to replace.")
     args = parser.parse_args(argv)
     methods = args.methods or default_methods()
-    metrics = args.metrics or list_faithfulness_metrics()
+    metrics = args.metrics or list_faithfulness_metrics("token")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for method in methods:
         try:

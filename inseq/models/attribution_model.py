@@ -237,8 +237,10 @@ class AttributionModel:
                 outputs.append(
                     attribute_batch(self, batch, request, contrast, group, advance, output_step_attributions)
                 )
+        n_forwards = sum(o.info.pop("n_forwards", 0) for o in outputs)
         out = outputs[0] if len(outputs) == 1 else merge_attributions(outputs)
         out.info.update(request.info(self.info, [ex.generated_text for ex in examples]))
+        out.info["n_forwards"] = n_forwards
         out.info["input_texts"] = [ex.input_text for ex in examples]  # inputs given as ids are stored as their text
         out.info["output_step_attributions"] = output_step_attributions
         return out
@@ -265,6 +267,17 @@ class AttributionModel:
             >>> model.evaluate(out, metrics=["comprehensiveness"]).summary()  # doctest: +SKIP
         """
         return call_model_feature("evaluate", self, out, metrics=metrics, **options)
+
+    def attribute_sources(self, context: Any = None, query: str | None = None, **options: Any) -> Any:
+        """Attribute a response to the sources (sentences, documents, chat turns) of its context.
+
+        See :func:`inseq.sources.attribute_sources` for the options (``method``, ``n_ablations``, ``messages``...).
+
+        Example:
+            >>> out = model.attribute_sources(["Mary cup", "John hat"], "John", template="Pairs: {context}. {query}")  # doctest: +SKIP
+            >>> out.to_dataframe()  # doctest: +SKIP
+        """
+        return call_model_feature("attribute_sources", self, context, query, **options)
 
 
 def _select(name: str, values: Any, indices: list[int], total: int) -> list | None:

@@ -81,6 +81,46 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         ids = [t.id for t in sequence.target]
         return Example(None, ids, len(sequence.source), "", "")
 
+    def response_example(
+        self, prompt_ids: list[int], response: str | list[int] | None, generation_args: dict[str, Any]
+    ) -> Example:
+        """The example of a prompt (token ids) and its response: generated when None, else forced.
+
+        A response string that tokenizes as a continuation of the prompt keeps those tokens; otherwise it is
+        tokenized alone and appended. A trailing EOS is not part of the response.
+
+        Example:
+            >>> ex = model.response_example(model.encode(["Hi"]).input_ids[0].tolist(), " there", {})  # doctest: +SKIP
+            >>> ex.target_ids[ex.prompt_length:]  # doctest: +SKIP
+        """
+        if response is None:
+            ids = self._generate_examples(
+                [prompt_ids], fit_prompts(self, [prompt_ids], generation_args), generation_args
+            )[0].target_ids
+        elif isinstance(response, str):
+            text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False) + response
+            ids = self._encode_one(text, False, False, True)
+            if ids[: len(prompt_ids)] != prompt_ids:
+                ids = prompt_ids + self._encode_one(response, False, False, False)
+        else:
+            ids = list(prompt_ids) + list(response)
+        if len(ids) > len(prompt_ids) + 1 and ids[-1] == self.eos_token_id:
+            ids = ids[:-1]
+        check_target_length(self, ids, 0)
+        return Example(
+            None, ids, len(prompt_ids), "", self.tokenizer.decode(ids[len(prompt_ids) :], skip_special_tokens=True)
+        )
+
+    def with_input(self, example: Example, input_ids: list[int]) -> Example:
+        """The same response after another prompt (token ids).
+
+        Example:
+            >>> model.with_input(ex, [5, 6]).target_ids[:2]  # doctest: +SKIP
+            [5, 6]
+        """
+        response = example.target_ids[example.prompt_length :]
+        return Example(None, list(input_ids) + response, len(input_ids), "", example.generated_text)
+
     def _prompt_ids(self, text: str, add_special_tokens: bool) -> list[int]:
         if not text:
             if self.bos_token_id is None:

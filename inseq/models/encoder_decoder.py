@@ -94,6 +94,35 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         """
         return Example([t.id for t in sequence.source], [t.id for t in sequence.target], 1, "", "")
 
+    def response_example(
+        self, prompt_ids: list[int], response: str | list[int] | None, generation_args: dict[str, Any]
+    ) -> Example:
+        """The example of a source (token ids) and its response (the target): generated when None, else forced.
+
+        A trailing EOS is not part of the response.
+
+        Example:
+            >>> ex = model.response_example(model.encode(["Hello"]).input_ids[0].tolist(), "Bonjour", {})  # doctest: +SKIP
+        """
+        source = fit_prompts(self, [list(prompt_ids)], generation_args if response is None else None)[0]
+        if response is None:
+            target = self._generate_examples([""], [source], None, generation_args)[0].target_ids
+        else:
+            target = self._target_ids(response, False) if isinstance(response, str) else [self.bos_token_id, *response]
+        if len(target) > 2 and target[-1] == self.eos_token_id:
+            target = target[:-1]
+        check_target_length(self, target, 0)
+        return Example(source, target, 1, "", self.tokenizer.decode(target[1:], skip_special_tokens=True))
+
+    def with_input(self, example: Example, input_ids: list[int]) -> Example:
+        """The same response (target) after another source (token ids).
+
+        Example:
+            >>> model.with_input(ex, [5, 6]).source_ids  # doctest: +SKIP
+            [5, 6]
+        """
+        return Example(list(input_ids), example.target_ids, 1, "", example.generated_text)
+
     def _generate_examples(
         self,
         input_texts: list[str],

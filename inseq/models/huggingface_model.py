@@ -93,7 +93,9 @@ class HuggingfaceModel(AttributionModel):
         self.device_map = getattr(self.model, "hf_device_map", None)
         if self.device_map is not None and device is None:
             device = str(self.model.get_input_embeddings().weight.device)
-        self._supports_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        forward_params = inspect.signature(self.model.forward).parameters
+        self._supports_logits_to_keep = "logits_to_keep" in forward_params
+        self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"  # renamed in transformers 5
         self.setup(device, attribution_method, **kwargs)
         self.embed_scale = self._probe_embed_scale()
 
@@ -422,7 +424,10 @@ class HuggingfaceModel(AttributionModel):
         head), so the head runs on those rows only, on any architecture; otherwise ``logits_to_keep`` (where the
         model takes it) or the same pre-hook keep columns ``logits_from`` onwards.
         """
-        kwargs: dict[str, Any] = {"use_cache": keep_cache or inputs.get("past_key_values") is not None}
+        past = inputs.pop("past_key_values", None)
+        kwargs: dict[str, Any] = {"use_cache": keep_cache or past is not None}
+        if past is not None:
+            kwargs[self._cache_kwarg] = past
         if logits_at is None and self._supports_logits_to_keep:
             kwargs["logits_to_keep"] = length - logits_from
             select = None
@@ -435,4 +440,6 @@ class HuggingfaceModel(AttributionModel):
         logits = out.logits
         if logits_at is not None:
             logits = logits.reshape(-1, logits.shape[-1])
-        return (logits, out.past_key_values) if keep_cache else logits
+        if not keep_cache:
+            return logits
+        return logits, getattr(out, "cache", None) or getattr(out, "past_key_values", None)

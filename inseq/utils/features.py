@@ -21,6 +21,8 @@ from .registry import Registry
 
 #: Entry points of features callable as model methods, by name.
 MODEL_FEATURES: Registry[Callable[..., Any]] = Registry("model feature")
+#: The package registering each built-in feature, imported on first use (names only: no import edge).
+FEATURE_PACKAGES = {"evaluate": "inseq.evaluate", "attribute_sources": "inseq.sources"}
 
 
 def call_model_feature(name: str, model: Any, *args: Any, **kwargs: Any) -> Any:
@@ -29,6 +31,10 @@ def call_model_feature(name: str, model: Any, *args: Any, **kwargs: Any) -> Any:
     Raises:
         InseqError: when no feature of that name is registered (its package was not imported).
     """
+    if name not in MODEL_FEATURES and name in FEATURE_PACKAGES:
+        import importlib
+
+        importlib.import_module(FEATURE_PACKAGES[name])
     if name not in MODEL_FEATURES:
         raise InseqError(
             f"The feature {name!r} is not available: import its package first (e.g. `import inseq.{name}`; "
