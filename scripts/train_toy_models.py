@@ -271,10 +271,13 @@ def train_gpt2(
     label_smoothing: float = 0.0,
     kv_fraction: float = 0.0,
     sinusoidal_positions: bool = True,
+    kv_lengths: tuple[int, ...] = (2, 3, 4),
 ) -> dict[str, object]:
     print(f"Training {GPT2_NAME} ({recipe.steps} steps)")
     set_determinism(seed)
-    examples = causal_examples(60_000, seed=seed, ioi_fraction=ioi_fraction, kv_fraction=kv_fraction)
+    examples = causal_examples(
+        60_000, seed=seed, ioi_fraction=ioi_fraction, kv_fraction=kv_fraction, kv_lengths=kv_lengths
+    )
     mix = {"ioi": ioi_fraction, "kv": kv_fraction, "copy": 1 - ioi_fraction - kv_fraction}
     texts = [ex.text for ex in examples]
     raw = train_word_tokenizer(
@@ -725,6 +728,9 @@ def main() -> None:
         "--random-positions", action="store_true", help="GPT-2 position embeddings start random, not sinusoidal"
     )
     parser.add_argument("--faithfulness-size", type=int, default=100)
+    parser.add_argument(
+        "--kv-pairs", default="2,3,4", help="numbers of pairs of the key-value training sentences (evaluation: 3,4)"
+    )
     args = parser.parse_args()
     global FAITHFULNESS_SIZE
     FAITHFULNESS_SIZE = args.faithfulness_size
@@ -745,6 +751,7 @@ def main() -> None:
             label_smoothing=args.label_smoothing,
             kv_fraction=args.kv_fraction,
             sinusoidal_positions=not args.random_positions,
+            kv_lengths=tuple(int(k) for k in args.kv_pairs.split(",")),
         )
         print(json.dumps(results[GPT2_NAME], indent=2))
     if args.model in ("marian", "all"):

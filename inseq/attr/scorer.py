@@ -30,6 +30,12 @@ from .step_args import make_step_args
 if TYPE_CHECKING:
     from .port import AttributionModelPort
 
+#: Padding a chunk of :meth:`Scorer.score_rows` may add, as a share of its real tokens (rows are sorted, so a new
+#: chunk starts when the next row would pad the chunk beyond it).
+MAX_PADDING = 0.1
+#: Cost of one forward besides its tokens, in tokens (when grouping rows that share prefixes).
+FORWARD_OVERHEAD = 16
+
 
 @dataclass
 class ScoreRow:
@@ -137,7 +143,7 @@ class Scorer:
         fn: Callable[..., torch.Tensor],
         fn_kwargs: dict[str, Any],
         budget: RowBudget,
-        shared_prefix: int = 0,
+        share_prefixes: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> list[torch.Tensor]:
         """``fn`` at the reads of every row (no gradients): one ``(len(row.reads),)`` tensor per row, in order.
@@ -147,47 +153,41 @@ class Scorer:
             fn: A step function, applied to the logits of every read with vectorised arguments.
             fn_kwargs: Its keyword arguments.
             budget: Bounds of one forward.
-            shared_prefix: Number of leading target tokens identical in every row (no scaling, decoder-only): they
-                run once and their key-value cache serves every chunk. 0: no sharing.
+            share_prefixes: Rows (decoder-only, unscaled) are ordered by their tokens and grouped so that the rows
+                of a forward share a prefix: it runs once and its key-value cache serves the whole group.
             progress: Called with the number of rows of each chunk once it is done.
         """
-        order = sorted(range(len(rows)), key=lambda i: (rows[i].scaled, len(rows[i].reads) > 1, rows[i].width))
+        share = share_prefixes and all(not r.scaled and r.source_ids is None for r in rows)
+        if share:
+            order = sorted(range(len(rows)), key=lambda i: rows[i].target_ids)
+        else:
+            order = sorted(range(len(rows)), key=lambda i: (rows[i].scaled, len(rows[i].reads) > 1, rows[i].width))
         out: list[torch.Tensor | None] = [None] * len(rows)
-        prefix = self._prefix_cache(rows, shared_prefix) if shared_prefix else None
         with torch.no_grad():
-            for chunk in _row_chunks([rows[i] for i in order], budget, shared_prefix):
-                picked = order[: len(chunk)]
-                order = order[len(chunk) :]
-                values = self._score_chunk(chunk, fn, fn_kwargs, prefix)
-                for i, v in zip(picked, values):
+            for chunk, skip in _row_chunks([rows[i] for i in order], budget, share):
+                picked, order = order[: len(chunk)], order[len(chunk) :]
+                cache = self._prefix_cache(chunk[0].target_ids[:skip]) if skip else None
+                for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs, skip, cache)):
                     out[i] = v
                 if progress is not None:
                     progress(len(chunk))
         return out  # type: ignore[return-value]
 
-    def _prefix_cache(self, rows: list[ScoreRow], length: int) -> tuple[int, Any]:
-        """Run the prefix shared by every row once; ``(length, cache)``."""
-        ids = torch.tensor([rows[0].target_ids[:length]], dtype=torch.long, device=self.port.device)
-        if any(r.target_ids[:length] != rows[0].target_ids[:length] or r.scaled or r.source_ids for r in rows):
-            raise ValueError(
-                f"shared_prefix={length}: the rows do not all start with the same {length} target tokens (and no "
-                "source or scaling)."
-            )
-        if any(c < length for r in rows for c, _ in r.reads):
-            raise ValueError(f"shared_prefix={length}: a row reads logits inside the shared prefix.")
-        with torch.no_grad():
-            _, cache = self.forward(
-                target_ids=ids, target_mask=torch.ones_like(ids), logits_from=length - 1, keep_cache=True
-            )
-        return length, cache
+    def _prefix_cache(self, prefix: list[int]) -> Any:
+        """The key-value cache of ``prefix``, run once."""
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.port.device)
+        _, cache = self.forward(
+            target_ids=ids, target_mask=torch.ones_like(ids), logits_from=len(prefix) - 1, keep_cache=True
+        )
+        return cache
 
     def _score_chunk(
-        self, rows: list[ScoreRow], fn: Callable, fn_kwargs: dict[str, Any], prefix: tuple[int, Any] | None
+        self, rows: list[ScoreRow], fn: Callable, fn_kwargs: dict[str, Any], skip: int, cache: Any
     ) -> list[torch.Tensor]:
         port, device = self.port, self.port.device
-        skip = prefix[0] if prefix is not None else 0
-        ids, mask = pad_rows([r.target_ids[skip:] for r in rows], port.pad_token_id, device)
-        embeds = _scaled_embeds(port, ids, [r.target_scale for r in rows], skip, True) if rows[0].scaled else None
+        full, mask = pad_rows([r.target_ids for r in rows], port.pad_token_id, device)
+        ids = full[:, skip:]
+        embeds = _scaled_embeds(port, ids, [r.target_scale for r in rows], 0, True) if rows[0].scaled else None
         src_ids, src_mask, enc = None, None, None
         if rows[0].source_ids is not None:
             src_ids, src_mask = pad_rows([r.source_ids for r in rows], port.pad_token_id, device)
@@ -198,28 +198,22 @@ class Scorer:
                 enc = self.encode(ids=src_ids, mask=src_mask)
         reads = [(j, c, t) for j, r in enumerate(rows) for c, t in r.reads]
         which = torch.tensor([j for j, _, _ in reads], device=device)
-        cols = torch.tensor([c - skip for _, c, _ in reads], device=device)
-        past = None
-        if prefix is not None:
-            past = _expand_cache(prefix[1], len(rows))
-            mask = torch.cat([torch.ones(len(rows), skip, dtype=mask.dtype, device=device), mask], 1)
+        cols = torch.tensor([c for _, c, _ in reads], device=device)
         logits = self.forward(
             target_mask=mask,
             target_ids=None if embeds is not None else ids,
             target_embeds=embeds,
             encoder_outputs=enc,
             source_mask=src_mask,
-            logits_at=(which, cols),
-            past_key_values=past,
+            logits_at=(which, cols - skip),
+            past_key_values=None if cache is None else _expand_cache(cache, len(rows)),
         )
-        prefix_mask = mask[which, skip:] * (
-            torch.arange(ids.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1)
-        )
+        prefix_mask = mask[which] * (torch.arange(full.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1))
         args = make_step_args(
             port,
             logits,
             torch.tensor([t for _, _, t in reads], device=device),
-            decoder_input_ids=ids[which],
+            decoder_input_ids=full[which],
             decoder_attention_mask=prefix_mask,
             encoder_input_ids=src_ids[which] if src_ids is not None else None,
             encoder_attention_mask=src_mask[which] if src_mask is not None else None,
@@ -265,17 +259,68 @@ def _expand_cache(cache: Any, rows: int) -> Any:
     return expanded
 
 
-def _row_chunks(rows: list[ScoreRow], budget: RowBudget, skip: int) -> Iterator[list[ScoreRow]]:
-    """Consecutive groups of rows of one kind (scaled or not) within the budget's tokens and logits (reads)."""
-    chunk: list[ScoreRow] = []
-    longest, reads = 0, 0
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class _Chunk:
+    """A growing group of rows of one forward, with what it costs."""
+
+    rows: list[ScoreRow]
+    longest: int
+    reads: int
+    real: int
+    prefix: int
+
+    @classmethod
+    def of(cls, row: ScoreRow, share: bool) -> _Chunk:
+        return cls([row], row.width, len(row.reads), row.width, min(c for c, _ in row.reads) if share else 0)
+
+    def with_row(self, row: ScoreRow, share: bool) -> _Chunk:
+        first_read = min(c for c, _ in row.reads)
+        prefix = min(self.prefix, first_read, _common(self.rows[-1].target_ids, row.target_ids)) if share else 0
+        return _Chunk(
+            [*self.rows, row], max(self.longest, row.width), self.reads + len(row.reads), self.real + row.width, prefix
+        )
+
+    @property
+    def skip(self) -> int:
+        """Tokens run once as the shared prefix (0: none; a prefix of one token is not worth a forward)."""
+        return self.prefix if self.prefix > 1 else 0
+
+    @property
+    def cost(self) -> float:
+        """Tokens the chunk's forwards compute, plus a fixed overhead per forward."""
+        return len(self.rows) * (self.longest - self.skip) + self.skip + FORWARD_OVERHEAD * (2 if self.skip else 1)
+
+    def fits(self, budget: RowBudget) -> bool:
+        n, width = len(self.rows), self.longest - self.skip
+        dense = n * width <= (1 + MAX_PADDING) * (self.real - n * self.skip)
+        return n * width <= budget.tokens and self.reads <= budget.logits and dense
+
+
+def _row_chunks(rows: list[ScoreRow], budget: RowBudget, share: bool) -> Iterator[tuple[list[ScoreRow], int]]:
+    """Consecutive groups of rows of one kind (scaled or not) within the budget's tokens and logits (reads), padded
+    by at most :data:`MAX_PADDING`, with the prefix they share (``share``: a row joins a group only when that costs
+    less than starting a new one). Yields ``(rows, shared prefix length)``."""
+    chunk: _Chunk | None = None
     for row in rows:
-        new_longest, new_reads = max(longest, row.width), reads + len(row.reads)
-        fits = (len(chunk) + 1) * (new_longest - skip) <= budget.tokens and new_reads <= budget.logits
-        if chunk and not (fits and chunk[0].scaled == row.scaled):
-            yield chunk
-            chunk, new_longest, new_reads = [], row.width, len(row.reads)
-        chunk.append(row)
-        longest, reads = new_longest, new_reads
-    if chunk:
-        yield chunk
+        if chunk is None:
+            chunk = _Chunk.of(row, share)
+            continue
+        grown = chunk.with_row(row, share)
+        alone = _Chunk.of(row, share)
+        worth = not share or grown.cost <= chunk.cost + alone.cost
+        if grown.fits(budget) and worth and chunk.rows[0].scaled == row.scaled:
+            chunk = grown
+            continue
+        yield chunk.rows, chunk.skip
+        chunk = alone
+    if chunk is not None:
+        yield chunk.rows, chunk.skip

@@ -50,6 +50,7 @@ __all__ = [
     "ioi_examples",
     "copy_examples",
     "kv_examples",
+    "kv_sources",
     "causal_examples",
     "translate",
     "translation_examples",
@@ -385,7 +386,7 @@ def copy_examples(n: int, seed: int = 0) -> list[CausalExample]:
     return examples
 
 
-def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
+def kv_examples(n: int, seed: int = 0, lengths: tuple[int, ...] = (3, 4)) -> list[CausalExample]:
     """Generate key-value retrieval examples: ``Pairs:``, 3 or 4 ``name value`` pairs, a period, then one of the names.
 
     Keys are distinct names, values distinct words of :data:`VALUES`; the queried key is any of the pairs. The answer
@@ -395,6 +396,9 @@ def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
     Args:
         n: Number of examples.
         seed: Seed of the generator; the same seed always gives the same examples.
+        lengths: Numbers of pairs to draw from (the evaluation sets use 3 or 4; the toy model is trained on 2 to 4,
+            so that removing one pair of a held-in prompt, as leave-one-out source attribution does, stays within
+            what it learned).
 
     Returns:
         The examples, e.g. ``"Pairs: Mary cup John hat Tom key. John"`` -> ``" hat."`` (gold: the word `` hat``).
@@ -410,7 +414,7 @@ def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
     examples = []
     opening = split_words(KV_OPENING)
     for _ in range(n):
-        length = rng.choice((3, 4))
+        length = rng.choice(lengths)
         keys = rng.sample(NAMES, length)
         values = rng.sample(VALUES, length)
         query = rng.randrange(length)
@@ -420,7 +424,9 @@ def kv_examples(n: int, seed: int = 0) -> list[CausalExample]:
     return examples
 
 
-def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fraction: float = 0.0) -> list[CausalExample]:
+def causal_examples(
+    n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fraction: float = 0.0, kv_lengths: tuple[int, ...] = (3, 4)
+) -> list[CausalExample]:
     """Generate a shuffled mix of IOI, copy and (optionally) key-value examples.
 
     The defaults give the two-task mix of earlier versions (half IOI, half copy); the shipped ``toy-gpt2-ioi`` is
@@ -431,6 +437,7 @@ def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fractio
         seed: Seed of the generator.
         ioi_fraction: Fraction of IOI examples.
         kv_fraction: Fraction of key-value examples (the rest are copy examples).
+        kv_lengths: Numbers of pairs of the key-value examples (see :func:`kv_examples`).
 
     Returns:
         The examples.
@@ -445,7 +452,11 @@ def causal_examples(n: int, seed: int = 0, ioi_fraction: float = 0.5, kv_fractio
         raise ValueError(f"ioi_fraction ({ioi_fraction}) and kv_fraction ({kv_fraction}) must be >= 0 and sum to <= 1")
     n_ioi = round(n * ioi_fraction)
     n_kv = round(n * kv_fraction)
-    examples = ioi_examples(n_ioi, seed=seed) + copy_examples(n - n_ioi - n_kv, seed=seed) + kv_examples(n_kv, seed)
+    examples = (
+        ioi_examples(n_ioi, seed=seed)
+        + copy_examples(n - n_ioi - n_kv, seed=seed)
+        + kv_examples(n_kv, seed, kv_lengths)
+    )
     random.Random(f"mix-{seed}").shuffle(examples)
     return examples
 
@@ -521,6 +532,24 @@ def translation_examples(n: int, seed: int = 0, adjective_probability: float = 0
         words = [*subject, subject_noun, rng.choice(verbs), *obj, object_noun]
         examples.append(translate(" ".join(words) + rng.choice(puncts)))
     return examples
+
+
+def kv_sources(example: CausalExample) -> tuple[list[str], str, int]:
+    """A key-value example as a source attribution task: ``(pairs, query, index of the queried pair)``.
+
+    The pairs are the sources (``"Mary cup"``); with ``template="Pairs: {context}. {query}"`` and ``separator=" "``
+    the prompt is the example's own, and the response depends on the queried pair only.
+
+    Example:
+        >>> kv_sources(CausalExample.from_parts("kv", "Pairs: Mary cup John hat. John", " hat.", (4, None)))
+        (['Mary cup', 'John hat'], 'John', 1)
+    """
+    if example.task != "kv":
+        raise ValueError(f"kv_sources needs a key-value example, got task {example.task!r}.")
+    body, query = example.prompt[len(KV_OPENING) :].rsplit(". ", 1)
+    words = body.split()
+    pairs = [f"{words[i]} {words[i + 1]}" for i in range(0, len(words), 2)]
+    return pairs, query, [p.split()[0] for p in pairs].index(query)
 
 
 def eval_set(

@@ -168,6 +168,7 @@ class AttributionModel:
             clean_special_chars=clean_special_chars,
         )
         method_obj = self.get_attribution_method(method, bool(override_default_attribution))
+        input_texts, generated_texts = self._chat_inputs(input_texts, generated_texts)
         request = AttributionRequest.build(
             self,
             input_texts=input_texts,
@@ -195,6 +196,22 @@ class AttributionModel:
         return out
 
     # ------------------------------------------------------------------ the pipeline
+    def _chat_inputs(self, input_texts: Any, generated_texts: Any) -> tuple[Any, Any]:
+        """Conversations (lists of ``{"role", "content"}`` dicts) formatted with the chat template; a generated text
+        that does not start with its formatted conversation is taken as the reply and appended to it."""
+        if not _is_conversation(input_texts) and not (
+            isinstance(input_texts, list | tuple) and input_texts and all(_is_conversation(c) for c in input_texts)
+        ):
+            return input_texts, generated_texts
+        conversations = [input_texts] if _is_conversation(input_texts) else list(input_texts)
+        prompts = [self.format_chat(c) for c in conversations]
+        if generated_texts is None:
+            return prompts, None
+        targets = [generated_texts] if isinstance(generated_texts, str) else list(generated_texts)
+        if len(targets) == len(prompts) and all(isinstance(g, str) for g in targets):
+            targets = [g if g.startswith(p) else p + g for p, g in zip(prompts, targets)]
+        return prompts, targets
+
     def _check_attribute_target(self, attribute_target: bool) -> bool:
         """``attribute_target`` as this architecture reads it (decoder-only models always attribute the prefix)."""
         if attribute_target is True and not self.is_encoder_decoder:
@@ -278,6 +295,11 @@ class AttributionModel:
             >>> out.to_dataframe()  # doctest: +SKIP
         """
         return call_model_feature("attribute_sources", self, context, query, **options)
+
+
+def _is_conversation(value: Any) -> bool:
+    """Whether ``value`` is one conversation: a non-empty list of dicts with a ``role``."""
+    return isinstance(value, list | tuple) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
 
 
 def _select(name: str, values: Any, indices: list[int], total: int) -> list | None:

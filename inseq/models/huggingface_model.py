@@ -276,6 +276,33 @@ class HuggingfaceModel(AttributionModel):
             return list(text)
         return self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
 
+    def format_chat(self, messages: Any, add_generation_prompt: bool = True) -> str:
+        """A conversation (a list of ``{"role", "content"}`` dicts) as text, formatted with the tokenizer's chat
+        template.
+
+        Raises:
+            InvalidArgumentError: when the tokenizer has no chat template, or a message is malformed.
+
+        Example:
+            >>> model.format_chat([{"role": "user", "content": "Hi"}])  # doctest: +SKIP
+            '<|user|>\nHi\n<|assistant|>\n'
+        """
+        from ..utils.errors import InvalidArgumentError
+
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+                raise InvalidArgumentError(
+                    f"Message {i} of the conversation must be a dict with 'role' and 'content' strings, got {message!r}."
+                )
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            raise InvalidArgumentError(
+                f"The tokenizer of {self.tokenizer_name or self.model_name!r} has no chat template, so a conversation "
+                "cannot be formatted: set `model.tokenizer.chat_template` (a Jinja template) or pass the text itself."
+            )
+        return self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
     def _text_of(self, text: str | list[int]) -> str:
         """The text of an input given as text or as token ids (decoded with its special tokens)."""
         return text if isinstance(text, str) else self.tokenizer.decode(text, skip_special_tokens=False)

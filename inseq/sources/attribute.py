@@ -10,7 +10,7 @@ from ..utils.checks import check_int
 from ..utils.errors import InputTooLongError, InvalidArgumentError
 from .methods import SOURCE_METHODS, ablation_scores, leave_one_out_scores, token_method_scores, token_source_shares
 from .output import SourceAttributionOutput
-from .prompt import PromptBuilder
+from .prompt import PromptBuilder, check_messages
 from .scoring import SourceScorer
 
 DEFAULT_TEMPLATE = "Context: {context}\n\nQuery: {query}"  # ContextCite's default
@@ -77,6 +77,7 @@ def attribute_sources(
     started = time.perf_counter()
     options = _check_options(method, n_ablations, keep_prob, seed, batch_size, separator)
     builder, chat = _builder(model, context, query, template, separator, source_type, messages, chat_template)
+    builder.source_char_spans()  # every source must be in the prompt as it is
     prompt_ids = _encode(model, builder.text(), chat)
     gen_args = _generation_args(model, generation_args, len(prompt_ids))
     example = model.response_example(prompt_ids, _check_response(response), gen_args)
@@ -172,6 +173,7 @@ def _builder(model, context, query, template, separator, source_type, messages, 
     if chat_template is not None and not isinstance(chat_template, bool | str):
         raise InvalidArgumentError(f"chat_template={chat_template!r} must be None, True, False or a template string.")
     if messages is not None:
+        check_messages(messages)
         if context is not None:
             raise InvalidArgumentError("Pass either context= or messages=, not both.")
         if chat_template is False:

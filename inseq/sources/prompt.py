@@ -123,19 +123,33 @@ class PromptBuilder:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
 
     def source_char_spans(self) -> list[tuple[int, int]]:
-        """Character spans of every source in the full prompt text (:meth:`text` with all sources kept)."""
+        """Character spans of every source in the full prompt text (:meth:`text` with all sources kept).
+
+        Raises:
+            InvalidArgumentError: naming the first source the formatted prompt does not hold as it is (e.g. a chat
+                template that rewrites the messages).
+        """
         prompt = self.text()
         if self.messages is None:
             content = self.template.format(context=_SENTINEL, query=self.query)
             offset = content.index(_SENTINEL)
             if self.chat:
-                offset += prompt.index(self.template.format(context=self.parts[0], query=self.query))
-            return [(offset + s.start, offset + s.end) for s in self.sources]
-        cursor, starts = 0, {}
-        for i, content in enumerate(self.parts):
-            starts[i] = prompt.index(content, cursor)
-            cursor = starts[i] + len(content)
-        return [(starts[s.part] + s.start, starts[s.part] + s.end) for s in self.sources]
+                found = prompt.find(self.template.format(context=self.parts[0], query=self.query))
+                offset = found + offset if found >= 0 else -1
+            spans = [(offset + s.start, offset + s.end) for s in self.sources]
+        else:
+            cursor, starts = 0, {}
+            for i, content in enumerate(self.parts):
+                starts[i] = prompt.find(content, cursor)
+                cursor = max(cursor, starts[i] + len(content))
+            spans = [(starts[s.part] + s.start, starts[s.part] + s.end) for s in self.sources]
+        for i, ((a, b), source) in enumerate(zip(spans, self.sources)):
+            if a < 0 or prompt[a:b] != source.text:
+                raise InvalidArgumentError(
+                    f"Source {i} ({source.text!r}) is not in the formatted prompt as it is: the chat template changes "
+                    "the context, so its tokens cannot be told apart. Use a template that keeps messages verbatim."
+                )
+        return spans
 
 
 def check_template(template: Any, query: Any) -> None:

@@ -1,9 +1,9 @@
 """The response's token log-probabilities under ablated prompts, through the engine's one forward path.
 
-Every ablated prompt becomes a row of :meth:`inseq.attr.scorer.Scorer.score_rows`: the rows are sorted, padded and
-run in batches within the memory budgets, the prefix every row shares (template and chat header before the first
-source) runs once and its key-value cache serves every batch, and logits are computed only at the response
-positions. Rows are built by the model's adapter (:meth:`with_input`), so decoder-only and encoder-decoder models are
+Every ablated prompt becomes a row of :meth:`inseq.attr.scorer.Scorer.score_rows`: the rows are ordered by their
+tokens and run in batches within the memory budgets, each batch grouping rows that share a prefix (the template, the
+chat header and the sources they all keep first), which runs once, its key-value cache serving the whole batch; logits
+are computed only at the response positions. Rows are built by the model's adapter (:meth:`with_input`), so decoder-only and encoder-decoder models are
 handled alike.
 
 Example:
@@ -97,7 +97,7 @@ class SourceScorer:
             rows = [_row(ex) for ex in examples]
             scorer = Scorer(self.model)
             values = scorer.score_rows(
-                rows, probability_fn, {"logprob": True}, self._budget(rows), _shared_prefix(rows), progress
+                rows, probability_fn, {"logprob": True}, self._budget(rows), share_prefixes=True, progress=progress
             )
             self.n_forwards += scorer.n_forwards
             for key, value in zip(todo, values):
@@ -117,17 +117,3 @@ def _row(example: Example) -> ScoreRow:
     ids = example.target_ids
     reads = [(j - 1, ids[j]) for j in range(example.prompt_length, len(ids))]
     return ScoreRow(ids, reads, example.source_ids)
-
-
-def _shared_prefix(rows: list[ScoreRow]) -> int:
-    """Leading target tokens shared by every row and read by none (0 with a source: nothing is shared then)."""
-    if len(rows) < 2 or any(r.source_ids is not None for r in rows):
-        return 0
-    first = rows[0].target_ids
-    length = min(min(c for c, _ in r.reads) for r in rows)
-    for row in rows[1:]:
-        n = 0
-        while n < length and row.target_ids[n] == first[n]:
-            n += 1
-        length = n
-    return length if length > 1 else 0
