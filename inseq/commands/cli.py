@@ -1,4 +1,4 @@
-"""Entry point of the ``inseq`` command line: ``inseq {attribute,attribute-dataset,attribute-context} ...``.
+"""Entry point of the ``inseq`` command line: ``inseq {attribute,attribute-dataset,attribute-context,attribute-sources}``.
 
 Example:
     .. code-block:: bash
@@ -21,8 +21,9 @@ def get_commands() -> list[type[BaseCLICommand]]:
     from .attribute import AttributeCommand
     from .attribute_context import AttributeContextCommand
     from .attribute_dataset import AttributeDatasetCommand
+    from .attribute_sources import AttributeSourcesCommand
 
-    return [AttributeCommand, AttributeDatasetCommand, AttributeContextCommand]
+    return [AttributeCommand, AttributeDatasetCommand, AttributeContextCommand, AttributeSourcesCommand]
 
 
 def build_parser() -> InseqArgumentParser:

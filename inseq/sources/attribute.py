@@ -8,12 +8,12 @@ from typing import Any
 
 from ..utils.checks import check_int
 from ..utils.errors import InputTooLongError, InvalidArgumentError
+from .args import DEFAULT_TEMPLATE
 from .methods import SOURCE_METHODS, ablation_scores, leave_one_out_scores, token_method_scores, token_source_shares
 from .output import SourceAttributionOutput
 from .prompt import PromptBuilder, check_messages
 from .scoring import SourceScorer
 
-DEFAULT_TEMPLATE = "Context: {context}\n\nQuery: {query}"  # ContextCite's default
 DEFAULT_GENERATION_ARGS = {"max_new_tokens": 128, "do_sample": False}
 
 
@@ -277,3 +277,50 @@ def token_char_spans(tokenizer: Any, text: str, ids: list[int]) -> list[tuple[in
         spans.append((previous, max(previous, end)))
         previous = max(previous, end)
     return spans
+
+
+def run_attribute_sources(args: Any) -> SourceAttributionOutput:
+    """Run a source attribution from :class:`~inseq.sources.args.AttributeSourcesArgs` (the command line's options):
+    load the model, read the context, attribute, and save the JSON and HTML files asked for.
+
+    Example:
+        >>> from inseq.sources.args import AttributeSourcesArgs
+        >>> out = run_attribute_sources(AttributeSourcesArgs(model_name_or_path="gpt2", context="A. B."))  # doctest: +SKIP
+    """
+    import json
+    from pathlib import Path
+
+    from ..models import load_model
+
+    given = [x is not None for x in (args.context, args.context_file, args.sources, args.messages_file)]
+    if sum(given) != 1:
+        raise InvalidArgumentError("Give exactly one of --context, --context_file, --sources and --messages_file.")
+    context: Any = args.sources if args.sources is not None else args.context
+    if args.context_file is not None:
+        context = Path(args.context_file).read_text(encoding="utf-8")
+    messages = None
+    if args.messages_file is not None:
+        messages = json.loads(Path(args.messages_file).read_text(encoding="utf-8"))
+    model = args.model_name_or_path
+    if isinstance(model, str):
+        model = load_model(
+            model,
+            None,
+            device=args.device,
+            model_kwargs=dict(args.model_kwargs),
+            tokenizer_kwargs=dict(args.tokenizer_kwargs),
+        )
+    out = attribute_sources(
+        model, context, args.query, template=args.template, separator=args.separator, source_type=args.source_type,
+        messages=messages, chat_template=args.chat_option(), response=args.response,
+        generation_args=dict(args.generation_kwargs) or None, method=args.method, n_ablations=args.n_ablations,
+        keep_prob=args.keep_prob, seed=args.seed, batch_size=args.batch_size,
+    )  # fmt: skip
+    if args.save_path:
+        out.save(args.save_path)
+    if args.viz_path:
+        from ..data.files import atomic_write_text
+        from ..viz import html_page
+
+        atomic_write_text(args.viz_path, html_page(out._repr_html_(), title="inseq source attribution"))
+    return out
