@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 #: Padding a chunk of :meth:`Scorer.score_rows` may add, as a share of its real tokens (rows are sorted, so a new
 #: chunk starts when the next row would pad the chunk beyond it).
 MAX_PADDING = 0.1
-#: Cost of one forward besides its tokens, in tokens (when grouping rows that share prefixes).
-FORWARD_OVERHEAD = 16
+#: Tokens below which a forward costs about as much as one of that many tokens on a CPU (small matrix products run
+#: far below full speed): the cost model that groups rows sharing prefixes (see ``efficient_tokens``).
+EFFICIENT_TOKENS = 256
 
 
 @dataclass
@@ -59,6 +60,11 @@ class ScoreRow:
     def scaled(self) -> bool:
         """Whether the row's embeddings are rescaled (it needs an embedding forward)."""
         return self.target_scale is not None or self.source_scale is not None
+
+    @property
+    def shareable(self) -> bool:
+        """Whether the row can share a prefix's key-value cache with others (target ids only, no source)."""
+        return not self.scaled and self.source_ids is None
 
     @property
     def width(self) -> int:
@@ -153,18 +159,19 @@ class Scorer:
             fn: A step function, applied to the logits of every read with vectorised arguments.
             fn_kwargs: Its keyword arguments.
             budget: Bounds of one forward.
-            share_prefixes: Rows (decoder-only, unscaled) are ordered by their tokens and grouped so that the rows
-                of a forward share a prefix: it runs once and its key-value cache serves the whole group.
+            share_prefixes: The rows that can (decoder-only, unscaled) are ordered by their tokens and grouped so
+                that the rows of a forward share a prefix: it runs once and its key-value cache serves the group.
             progress: Called with the number of rows of each chunk once it is done.
         """
-        share = share_prefixes and all(not r.scaled and r.source_ids is None for r in rows)
-        if share:
-            order = sorted(range(len(rows)), key=lambda i: rows[i].target_ids)
-        else:
-            order = sorted(range(len(rows)), key=lambda i: (rows[i].scaled, len(rows[i].reads) > 1, rows[i].width))
+        shared = [i for i, r in enumerate(rows) if share_prefixes and r.shareable]
+        rest = sorted(
+            set(range(len(rows))) - set(shared), key=lambda i: (rows[i].scaled, len(rows[i].reads) > 1, rows[i].width)
+        )
+        order = sorted(shared, key=lambda i: rows[i].target_ids) + rest
         out: list[torch.Tensor | None] = [None] * len(rows)
         with torch.no_grad():
-            for chunk, skip in _row_chunks([rows[i] for i in order], budget, share):
+            overhead = float(efficient_tokens(self.port)) if shared else 0.0
+            for chunk, skip in _row_chunks([rows[i] for i in order], budget, share_prefixes, overhead):
                 picked, order = order[: len(chunk)], order[len(chunk) :]
                 cache = self._prefix_cache(chunk[0].target_ids[:skip]) if skip else None
                 for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs, skip, cache)):
@@ -222,6 +229,18 @@ class Scorer:
         return list(values.split([len(r.reads) for r in rows]))
 
 
+def efficient_tokens(port: AttributionModelPort) -> int:
+    """Tokens a forward needs before its matrix products run at full speed: a forward of fewer costs about as much
+    (:data:`EFFICIENT_TOKENS` on a CPU, 16 times more on an accelerator). It decides when rows sharing a prefix are
+    worth a forward of their own.
+
+    Example:
+        >>> efficient_tokens(model)  # on a CPU  # doctest: +SKIP
+        256
+    """
+    return EFFICIENT_TOKENS * (16 if str(port.device).startswith(("cuda", "mps")) else 1)
+
+
 def pad_rows(rows: list[list[int]], pad: int | None, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id lists into ``(ids, mask)`` tensors on ``device``.
 
@@ -277,27 +296,39 @@ class _Chunk:
     reads: int
     real: int
     prefix: int
+    overhead: float  # tokens a forward costs at least
 
     @classmethod
-    def of(cls, row: ScoreRow, share: bool) -> _Chunk:
-        return cls([row], row.width, len(row.reads), row.width, min(c for c, _ in row.reads) if share else 0)
+    def of(cls, row: ScoreRow, share: bool, overhead: float) -> _Chunk:
+        prefix = min(c for c, _ in row.reads) if share and row.shareable else 0
+        return cls([row], row.width, len(row.reads), row.width, prefix, overhead)
 
     def with_row(self, row: ScoreRow, share: bool) -> _Chunk:
+        share = share and row.shareable and self.rows[0].shareable
         first_read = min(c for c, _ in row.reads)
         prefix = min(self.prefix, first_read, _common(self.rows[-1].target_ids, row.target_ids)) if share else 0
         return _Chunk(
-            [*self.rows, row], max(self.longest, row.width), self.reads + len(row.reads), self.real + row.width, prefix
+            [*self.rows, row],
+            max(self.longest, row.width),
+            self.reads + len(row.reads),
+            self.real + row.width,
+            prefix,
+            self.overhead,
         )
+
+    def _cost(self, skip: int) -> float:
+        main = len(self.rows) * (self.longest - skip)
+        return max(main, self.overhead) + (max(skip, self.overhead) if skip else 0)
 
     @property
     def skip(self) -> int:
-        """Tokens run once as the shared prefix (0: none; a prefix of one token is not worth a forward)."""
-        return self.prefix if self.prefix > 1 else 0
+        """Tokens run once as the shared prefix: 0 when that costs more than running them in every row."""
+        return self.prefix if self.prefix > 1 and self._cost(self.prefix) < self._cost(0) else 0
 
     @property
     def cost(self) -> float:
-        """Tokens the chunk's forwards compute, plus a fixed overhead per forward."""
-        return len(self.rows) * (self.longest - self.skip) + self.skip + FORWARD_OVERHEAD * (2 if self.skip else 1)
+        """What the chunk's forwards cost, in tokens: a forward of fewer than ``overhead`` tokens costs that many."""
+        return self._cost(self.skip)
 
     def fits(self, budget: RowBudget) -> bool:
         n, width = len(self.rows), self.longest - self.skip
@@ -305,19 +336,22 @@ class _Chunk:
         return n * width <= budget.tokens and self.reads <= budget.logits and dense
 
 
-def _row_chunks(rows: list[ScoreRow], budget: RowBudget, share: bool) -> Iterator[tuple[list[ScoreRow], int]]:
+def _row_chunks(
+    rows: list[ScoreRow], budget: RowBudget, share: bool, overhead: float = 0.0
+) -> Iterator[tuple[list[ScoreRow], int]]:
     """Consecutive groups of rows of one kind (scaled or not) within the budget's tokens and logits (reads), padded
     by at most :data:`MAX_PADDING`, with the prefix they share (``share``: a row joins a group only when that costs
     less than starting a new one). Yields ``(rows, shared prefix length)``."""
     chunk: _Chunk | None = None
     for row in rows:
         if chunk is None:
-            chunk = _Chunk.of(row, share)
+            chunk = _Chunk.of(row, share, overhead)
             continue
         grown = chunk.with_row(row, share)
-        alone = _Chunk.of(row, share)
-        worth = not share or grown.cost <= chunk.cost + alone.cost
-        if grown.fits(budget) and worth and chunk.rows[0].scaled == row.scaled:
+        alone = _Chunk.of(row, share, overhead)
+        kind = (row.scaled, share and row.shareable) == (chunk.rows[0].scaled, share and chunk.rows[0].shareable)
+        worth = not (share and row.shareable) or grown.cost <= chunk.cost + alone.cost
+        if grown.fits(budget) and worth and kind:
             chunk = grown
             continue
         yield chunk.rows, chunk.skip
