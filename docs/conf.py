@@ -21,7 +21,7 @@ import inseq  # noqa: E402
 
 project = "inseq"
 author = "inseq contributors"
-copyright = "inseq contributors"  # noqa: A001 (Sphinx's name)
+copyright = "inseq contributors"
 release = inseq.get_version()
 version = release
 
@@ -30,13 +30,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
-    "sphinx.ext.viewcode",
     "inseq_api",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "images/*.py", "Thumbs.db", ".DS_Store"]
-templates_path = ["_templates"]
 # Pages added later (scaling, performance, source attribution) are listed by glob patterns in index.md.
 suppress_warnings = ["toc.empty_glob"]
 
@@ -45,8 +43,7 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # API reference from the docstrings.
-autosummary_generate = True
-autosummary_imported_members = True
+autosummary_generate = False  # the summary tables link to the descriptions on the same page
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autodoc_member_order = "bysource"
