@@ -25,17 +25,33 @@ CONTRASTIVE_METRICS = CONTRASTIVE_STEP_FUNCTIONS
 
 
 class ContextAttributionError(InseqError, ValueError):
-    """Invalid PECoRe inputs or options (the message names the bad value and what is valid)."""
+    """Invalid PECoRe inputs or options (the message names the bad value and what is valid).
+
+    Example:
+        >>> issubclass(ContextAttributionError, ValueError)
+        True
+    """
 
 
 @dataclass
 class AttributeContextModelArgs(AttributeBaseArgs):
-    """Model, attribution method (used for CCI) and aggregation options."""
+    """Model, attribution method (used for CCI) and aggregation options.
+
+    Example:
+        >>> AttributeContextModelArgs(model_name_or_path="gpt2").attribution_method
+        'saliency'
+    """
 
 
 @dataclass
 class AttributeContextInputArgs:
-    """Inputs and outputs, with and without context."""
+    """Inputs and outputs, with and without context.
+
+    Example:
+        >>> args = AttributeContextInputArgs(input_current_text="Tom", input_context_text="Pairs: Mary cup.")
+        >>> args.input_context_text, args.input_template
+        ('Pairs: Mary cup.', None)
+    """
 
     input_current_text: str = cli_arg(default="", required=True, help="Current input text (the query).")
     input_context_text: str | None = cli_arg(default=None, help="Input context (e.g. previous sentences, documents).")
@@ -61,7 +77,13 @@ class AttributeContextInputArgs:
 
 @dataclass
 class AttributeContextMethodArgs(AttributeContextModelArgs):
-    """Attribution and selection options."""
+    """Attribution and selection options.
+
+    Example:
+        >>> args = AttributeContextMethodArgs(model_name_or_path="gpt2")
+        >>> args.context_sensitivity_metric, args.context_sensitivity_std_threshold
+        ('kl_divergence', 1.0)
+    """
 
     context_sensitivity_metric: str = cli_arg(
         default="kl_divergence", choices=CONTRASTIVE_METRICS, help="Contrastive step function used for CTI."
@@ -95,7 +117,12 @@ class AttributeContextMethodArgs(AttributeContextModelArgs):
 
 @dataclass
 class AttributeContextOutputArgs:
-    """Output options."""
+    """Output options.
+
+    Example:
+        >>> AttributeContextOutputArgs(save_path="ctx.json").show_viz
+        True
+    """
 
     show_intermediate_outputs: bool = cli_arg(default=False, help="Show the CTI and CCI attribution outputs.")
     save_path: str | None = cli_arg(default=None, aliases=["-o"], help="Path of the JSON file saving the output.")

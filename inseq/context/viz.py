@@ -90,6 +90,14 @@ def visualize_attribute_context(
 
     Returns:
         The exported HTML.
+
+    Example:
+        >>> import inseq
+        >>> from inseq.context import attribute_context
+        >>> model = inseq.load_model(inseq.examples.get_example_model_path("toy-gpt2-ioi"), "saliency")  # doctest: +SKIP
+        >>> out = attribute_context(model, input_context_text="Pairs: Mary cup John hat.", input_current_text="John",
+        ...                         show_viz=False)  # doctest: +SKIP
+        >>> html = visualize_attribute_context(out, show=False)  # doctest: +SKIP
     """
     from rich.console import Console
 

@@ -48,6 +48,13 @@ class AggregationFunction:
         aggregation_function_name: identifier under which the function is registered.
         takes_single_tensor: always True for built-in functions (they reduce one tensor).
         takes_sequence_scores: whether the function needs the sequence scores (False for built-ins).
+
+    Example:
+        >>> import torch
+        >>> from inseq.data.aggregation_functions import AGGREGATION_FUNCTIONS
+        >>> absmax = AGGREGATION_FUNCTIONS.get("absmax")
+        >>> absmax.aggregation_function_name, absmax(torch.tensor([[1.0, -3.0]]), dim=-1)
+        ('absmax', tensor([-3.]))
     """
 
     aggregation_function_name: str = ""

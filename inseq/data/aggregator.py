@@ -183,6 +183,12 @@ class Aggregator:
 
     Subclasses set ``aggregator_name``, ``aggregator_family`` (used to pick per-field default functions) and
     ``default_fn``, and are registered with :func:`register_aggregator`.
+
+    Example:
+        >>> from inseq.data.aggregator import AGGREGATORS
+        >>> subwords = AGGREGATORS.get("subwords")
+        >>> issubclass(subwords, Aggregator), subwords.aggregator_name
+        (True, 'subwords')
     """
 
     aggregator_name: ClassVar[str] = ""
@@ -228,6 +234,16 @@ class SequenceAttributionAggregator(Aggregator):
     ``normalize`` (default True: each generated-token column sums to 1 in absolute value over source and target),
     ``rescale`` (divide by the global max absolute value; exclusive with ``normalize``) and extra function kwargs
     (e.g. ``vnorm_ord``). Already 2-D attributions are not reduced further (only normalised). Step scores are kept.
+
+    Example:
+        >>> import torch
+        >>> from inseq.data import GranularFeatureAttributionSequenceOutput
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["ĠHel", "lo", "Ġworld", "!"])]
+        >>> seq = GranularFeatureAttributionSequenceOutput(
+        ...     source=toks[:2], target=toks, target_attributions=torch.rand(4, 2, 8), attr_pos_start=2)
+        >>> seq.aggregate("scores", aggregate_fn="sum").target_attributions.shape
+        torch.Size([4, 2])
     """
 
     aggregator_name = "scores"
@@ -295,6 +311,16 @@ class ContiguousSpanAggregator(SequenceAttributionAggregator):
     Merged tokens are joined into one ``TokenWithId(text, -1)``. Attributions are merged along the attributed-token
     axis and (for target spans) along the generated-token axis with ``aggregate_fn`` (default ``absmax``); step scores
     are merged with their own function (``prod`` for probabilities, ``sum`` for entropies, else ``absmax``).
+
+    Example:
+        >>> import torch
+        >>> from inseq.data import GranularFeatureAttributionSequenceOutput
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["ĠHel", "lo", "Ġworld", "!"])]
+        >>> seq = GranularFeatureAttributionSequenceOutput(
+        ...     source=toks[:2], target=toks, target_attributions=torch.rand(4, 2, 8), attr_pos_start=2)
+        >>> [t.token for t in seq.aggregate("spans", target_spans=(0, 2)).target]
+        ['ĠHello', 'Ġworld', '!']
     """
 
     aggregator_name = "spans"
@@ -380,6 +406,16 @@ class SubwordAggregator(ContiguousSpanAggregator):
     default: automatic detection of GPT-2 ``Ġ``/``Ċ``, SentencePiece ``▁``, leading spaces and WordPiece ``##``),
     ``is_suffix_symbol`` (markers end words) and ``tokenizer`` (used to recover raw token strings from ids, e.g. after
     ``decode_tokens``). Warns and leaves a side unchanged when no marker is found.
+
+    Example:
+        >>> import torch
+        >>> from inseq.data import GranularFeatureAttributionSequenceOutput
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["ĠHel", "lo", "Ġworld", "!"])]
+        >>> seq = GranularFeatureAttributionSequenceOutput(
+        ...     source=toks[:2], target=toks, target_attributions=torch.rand(4, 2, 8), attr_pos_start=2)
+        >>> [t.token for t in seq.aggregate("subwords").target]
+        ['ĠHello', 'Ġworld!']
     """
 
     aggregator_name = "subwords"
@@ -429,6 +465,11 @@ class StringSplitAggregator(ContiguousSpanAggregator):
 
     ``split_mode``: ``"single"`` (delimiter matches become their own spans), ``"start"`` (a match starts the next
     span) or ``"end"`` (a match ends the previous span). ``aggregate_source`` / ``aggregate_target`` as for subwords.
+
+    Example:
+        >>> StringSplitAggregator.aggregator_name
+        'split'
+        >>> out.aggregate("split", split_pattern=r"\\.", split_mode="end")  # doctest: +SKIP
     """
 
     aggregator_name = "split"
@@ -468,6 +509,17 @@ class PairAggregator(Aggregator):
 
     Both outputs must have the same shapes and attributed positions. Tokens that differ are shown as
     ``"tok → other"`` (id -1). Note: inseq 0.7's default was ``other - self``; here it is ``self - other``.
+
+    Example:
+        >>> import torch
+        >>> from inseq.data import GranularFeatureAttributionSequenceOutput
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["ĠHel", "lo", "Ġworld", "!"])]
+        >>> seq = GranularFeatureAttributionSequenceOutput(
+        ...     source=toks[:2], target=toks, target_attributions=torch.rand(4, 2, 8), attr_pos_start=2)
+        >>> diff = seq.aggregate("pair", paired_attr=seq)  # an output minus itself
+        >>> float(diff.target_attributions.nan_to_num().abs().max())
+        0.0
     """
 
     aggregator_name = "pair"
@@ -523,6 +575,16 @@ class SliceAggregator(ContiguousSpanAggregator):
 
     For decoder-only outputs the spans apply to the prompt (target positions before ``attr_pos_start``; a
     ``source_spans`` argument is read as prompt spans), and the source is the kept prompt.
+
+    Example:
+        >>> import torch
+        >>> from inseq.data import GranularFeatureAttributionSequenceOutput
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["ĠHel", "lo", "Ġworld", "!"])]
+        >>> seq = GranularFeatureAttributionSequenceOutput(
+        ...     source=toks[:2], target=toks, target_attributions=torch.rand(4, 2, 8), attr_pos_start=2)
+        >>> [t.token for t in seq.aggregate("slices", target_spans=(0, 1)).target]  # the prompt's first token
+        ['ĠHel', 'Ġworld', '!']
     """
 
     aggregator_name = "slices"

@@ -508,7 +508,18 @@ class FeatureAttributionSequenceOutput(TensorWrapper, AggregableMixin):
 
 @dataclass(eq=False, repr=False)
 class GranularFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
-    """Sequence output with a hidden-size last dimension (gradient methods); default aggregation ``"vnorm"``."""
+    """Sequence output with a hidden-size last dimension (gradient methods); default aggregation ``"vnorm"``.
+
+    Example:
+        >>> import torch
+        >>> from inseq.data import GranularFeatureAttributionSequenceOutput
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["ĠHel", "lo", "Ġworld", "!"])]
+        >>> seq = GranularFeatureAttributionSequenceOutput(
+        ...     source=toks[:2], target=toks, target_attributions=torch.rand(4, 2, 8), attr_pos_start=2)
+        >>> seq.aggregate().target_attributions.shape  # L2 norm over the hidden size
+        torch.Size([4, 2])
+    """
 
     _extra_dim_names: ClassVar[dict[int, str]] = {2: "Embedding Dimension"}
 
@@ -523,7 +534,17 @@ class GranularFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput)
 
 @dataclass(eq=False, repr=False)
 class CoarseFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
-    """Sequence output already 2-D (e.g. occlusion); the default aggregation does nothing."""
+    """Sequence output already 2-D (e.g. occlusion); the default aggregation does nothing.
+
+    Example:
+        >>> import torch
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["a", "b", "c"])]
+        >>> seq = CoarseFeatureAttributionSequenceOutput(
+        ...     source=toks[:1], target=toks, target_attributions=torch.rand(3, 2), attr_pos_start=1)
+        >>> seq.aggregate().target_attributions.shape
+        torch.Size([3, 2])
+    """
 
     def _default_aggregator(self) -> AggregatorSpec:
         return []
@@ -531,7 +552,18 @@ class CoarseFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
 
 @dataclass(eq=False, repr=False)
 class MultiDimensionalFeatureAttributionSequenceOutput(FeatureAttributionSequenceOutput):
-    """Sequence output with model-internal extra dims (attention: layers, heads); default: one ``"mean"`` per dim."""
+    """Sequence output with model-internal extra dims (attention: layers, heads); default: one ``"mean"`` per dim.
+
+    Example:
+        >>> import torch
+        >>> from inseq.utils import TokenWithId
+        >>> toks = [TokenWithId(t, i) for i, t in enumerate(["a", "b", "c"])]
+        >>> seq = MultiDimensionalFeatureAttributionSequenceOutput(
+        ...     source=toks[:1], target=toks, target_attributions=torch.rand(3, 2, 4, 2), attr_pos_start=1,
+        ...     _num_dimensions=2)  # 4 layers, 2 heads
+        >>> seq.aggregate().target_attributions.shape
+        torch.Size([3, 2])
+    """
 
     _extra_dim_names: ClassVar[dict[int, str]] = {2: "Model Layer", 3: "Attention Head"}
 
@@ -595,21 +627,36 @@ class FeatureAttributionStepOutput(TensorWrapper):
 
 @dataclass(eq=False)
 class GranularFeatureAttributionStepOutput(FeatureAttributionStepOutput):
-    """Step output of gradient-like methods (extra hidden-size dimension)."""
+    """Step output of gradient-like methods (extra hidden-size dimension).
+
+    Example:
+        >>> GranularFeatureAttributionStepOutput().sequence_cls.__name__
+        'GranularFeatureAttributionSequenceOutput'
+    """
 
     _sequence_cls: ClassVar[type[FeatureAttributionSequenceOutput]] = GranularFeatureAttributionSequenceOutput
 
 
 @dataclass(eq=False)
 class CoarseFeatureAttributionStepOutput(FeatureAttributionStepOutput):
-    """Step output already reduced to one score per token (e.g. occlusion)."""
+    """Step output already reduced to one score per token (e.g. occlusion).
+
+    Example:
+        >>> CoarseFeatureAttributionStepOutput().sequence_cls.__name__
+        'CoarseFeatureAttributionSequenceOutput'
+    """
 
     _sequence_cls: ClassVar[type[FeatureAttributionSequenceOutput]] = CoarseFeatureAttributionSequenceOutput
 
 
 @dataclass(eq=False)
 class MultiDimensionalFeatureAttributionStepOutput(FeatureAttributionStepOutput):
-    """Step output with ``_num_dimensions`` model-internal extra dims (e.g. layers and heads)."""
+    """Step output with ``_num_dimensions`` model-internal extra dims (e.g. layers and heads).
+
+    Example:
+        >>> MultiDimensionalFeatureAttributionStepOutput().sequence_cls.__name__
+        'MultiDimensionalFeatureAttributionSequenceOutput'
+    """
 
     _sequence_cls: ClassVar[type[FeatureAttributionSequenceOutput]] = MultiDimensionalFeatureAttributionSequenceOutput
 

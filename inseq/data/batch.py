@@ -25,6 +25,11 @@ class Example:
         prompt_length: Number of target tokens that are not attributed by default (prompt or decoder start).
         input_text: The input text as given.
         generated_text: The target text (given or generated).
+
+    Example:
+        >>> ex = Example(None, [5, 8, 9], prompt_length=2, input_text="Hello world", generated_text="Hello world!")
+        >>> ex.target_ids[ex.prompt_length:]  # the ids to attribute
+        [9]
     """
 
     source_ids: list[int] | None
@@ -135,6 +140,14 @@ class AttributionBatch(TensorWrapper):
         source_baseline_ids: Encoder-decoder only: source baseline ids.
         source_tokens: Encoder-decoder: source tokens; decoder-only: prompt tokens.
         prompt_lengths: Decoder-only: number of prompt tokens of each example.
+
+    Example:
+        >>> import dataclasses
+        >>> from inseq.data import DecoderOnlyBatch, EncoderDecoderBatch
+        >>> issubclass(DecoderOnlyBatch, AttributionBatch), issubclass(EncoderDecoderBatch, AttributionBatch)
+        (True, True)
+        >>> [f.name for f in dataclasses.fields(AttributionBatch)][:3]
+        ['target_ids', 'target_mask', 'target_baseline_ids']
     """
 
     target_ids: torch.Tensor

@@ -37,6 +37,14 @@ class MemoryBudgets:
         plain_rows: rows of logits kept at once by no-grad passes (step scores), times the batch size.
         evaluation_tokens: ``rows x tokens`` of one no-grad forward of the faithfulness evaluation.
         evaluation_logits: ``rows x positions`` of logits kept by one forward of the faithfulness evaluation.
+
+    Example:
+        >>> MemoryBudgets().forward_tokens
+        4096
+        >>> MemoryBudgets(forward_tokens=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Memory budget forward_tokens must be a positive integer, got 0.
     """
 
     backward_tokens: int = 1024
@@ -57,7 +65,13 @@ _CURRENT: ContextVar[MemoryBudgets] = ContextVar("inseq_memory_budgets", default
 
 
 def get_budgets() -> MemoryBudgets:
-    """The budgets in force in the current context."""
+    """The budgets in force in the current context.
+
+    Example:
+        >>> with memory_budgets(plain_rows=8):
+        ...     get_budgets().plain_rows
+        8
+    """
     return _CURRENT.get()
 
 

@@ -32,40 +32,80 @@ def is_accelerate_available() -> bool:
 
 
 def is_captum_available() -> bool:
-    """Whether ``captum`` is installed."""
+    """Whether ``captum`` is installed.
+
+    Example:
+        >>> is_captum_available()  # a dependency of inseq
+        True
+    """
     return _installed("captum")
 
 
 def is_datasets_available() -> bool:
-    """Whether ``datasets`` (``attribute-dataset`` on hub datasets) is installed."""
+    """Whether ``datasets`` (``attribute-dataset`` on hub datasets) is installed.
+
+    Example:
+        >>> isinstance(is_datasets_available(), bool)
+        True
+    """
     return _installed("datasets")
 
 
 def is_ipywidgets_available() -> bool:
-    """Whether ``ipywidgets`` (notebook widgets) is installed."""
+    """Whether ``ipywidgets`` (notebook widgets) is installed.
+
+    Example:
+        >>> isinstance(is_ipywidgets_available(), bool)
+        True
+    """
     return _installed("ipywidgets")
 
 
 def is_joblib_available() -> bool:
-    """Whether ``joblib`` is installed."""
+    """Whether ``joblib`` is installed.
+
+    Example:
+        >>> isinstance(is_joblib_available(), bool)
+        True
+    """
     return _installed("joblib")
 
 
 def is_nltk_available() -> bool:
-    """Whether ``nltk`` is installed."""
+    """Whether ``nltk`` is installed.
+
+    Example:
+        >>> isinstance(is_nltk_available(), bool)
+        True
+    """
     return _installed("nltk")
 
 
 def is_scikitlearn_available() -> bool:
-    """Whether ``scikit-learn`` is installed."""
+    """Whether ``scikit-learn`` is installed.
+
+    Example:
+        >>> isinstance(is_scikitlearn_available(), bool)
+        True
+    """
     return _installed("sklearn")
 
 
 def is_sentencepiece_available() -> bool:
-    """Whether ``sentencepiece`` (and ``protobuf``, which its tokenizers need) are installed."""
+    """Whether ``sentencepiece`` (and ``protobuf``, which its tokenizers need) are installed.
+
+    Example:
+        >>> is_sentencepiece_available()  # a dependency of inseq
+        True
+    """
     return _installed("sentencepiece") and _installed("google.protobuf")
 
 
 def is_transformers_available() -> bool:
-    """Whether ``transformers`` is installed."""
+    """Whether ``transformers`` is installed.
+
+    Example:
+        >>> is_transformers_available()  # a dependency of inseq
+        True
+    """
     return _installed("transformers")

@@ -50,7 +50,12 @@ __all__ = [
 
 
 def in_notebook() -> bool:
-    """True when running inside an IPython kernel (Jupyter, Colab...)."""
+    """True when running inside an IPython kernel (Jupyter, Colab...).
+
+    Example:
+        >>> in_notebook()  # a script or a terminal
+        False
+    """
     try:
         from IPython import get_ipython
     except ImportError:
