@@ -31,6 +31,7 @@ DOCUMENTED_MODULES: tuple[str, ...] = (
     "inseq.attr.step_functions",
     "inseq.data",
     "inseq.viz",
+    "inseq.sources",
     "inseq.evaluate",
     "inseq.context",
     "inseq.pipelines",

@@ -20,6 +20,19 @@ MARIAN = str(inseq.examples.get_example_model_path("toy-marian-translation"))
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 
 
+def sources_image() -> None:
+    """The source attribution view of docs/sources.md (the toy key-value task, leave-one-out)."""
+    model = inseq.load_model(GPT2, "saliency")
+    out = model.attribute_sources(
+        ["Mary cup", "John hat", "Tom key", "Anna pen"],
+        "Tom",
+        template="Pairs: {context}. {query}",
+        chat_template=False,
+        method="leave_one_out",
+    )
+    screenshot(html_page(out._repr_html_()), HERE / "sources.png", width=700, height=330)
+
+
 def main() -> None:
     saliency = inseq.load_model(GPT2, "saliency")
     out = saliency.attribute(
@@ -54,3 +67,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sources_image()

@@ -284,8 +284,7 @@ class HuggingfaceModel(AttributionModel):
             InvalidArgumentError: when the tokenizer has no chat template, or a message is malformed.
 
         Example:
-            >>> model.format_chat([{"role": "user", "content": "Hi"}])  # doctest: +SKIP
-            '<|user|>\nHi\n<|assistant|>\n'
+            >>> prompt = model.format_chat([{"role": "user", "content": "Hi"}])  # doctest: +SKIP
         """
         from ..utils.errors import InvalidArgumentError
 

@@ -45,6 +45,12 @@ class SourceAttributionOutput:
         token_scores: ``(n_response_tokens, n_sources)`` per-token scores (token-level methods and ``attention``).
         source_parts: Chat input: the message index of each source.
         info: Model, options, ``n_forwards`` and ``seconds``.
+
+    Example:
+        >>> out = SourceAttributionOutput("a b", ["a", "b"], [(0, 1), (2, 3)], " b", [(0, 2)], np.array([0.2, 1.5]),
+        ...     "leave_one_out")
+        >>> out.top(1), out.sources[out.top(1)[0]]
+        ([1], 'b')
     """
 
     context: str

@@ -37,6 +37,10 @@ class Source:
         start: Character offset of its first character in its part (the context, or a message's content).
         end: Character offset just after its last character.
         part: Which text it comes from: 0 for a context string, the message index for chat input.
+
+    Example:
+        >>> Source("John hat", 9, 17).end - Source("John hat", 9, 17).start
+        8
     """
 
     text: str
