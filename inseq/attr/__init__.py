@@ -4,7 +4,6 @@ from .feat import FeatureAttribution, extract_args, list_feature_attribution_met
 from .step_functions import (
     STEP_SCORES_MAP,
     StepFunctionArgs,
-    StepFunctionBaseArgs,
     StepFunctionDecoderOnlyArgs,
     StepFunctionEncoderDecoderArgs,
     get_step_function,
@@ -18,7 +17,6 @@ __all__ = [
     "FeatureAttribution",
     "extract_args",
     "StepFunctionArgs",
-    "StepFunctionBaseArgs",
     "StepFunctionDecoderOnlyArgs",
     "StepFunctionEncoderDecoderArgs",
     "get_step_function",

@@ -71,10 +71,6 @@ class StepFunctionArgs:
         return self.forward_output.logits[:, -1, :]
 
 
-#: inseq 0.7 name of the fields shared by both architectures.
-StepFunctionBaseArgs = StepFunctionArgs
-
-
 @dataclass
 class StepFunctionDecoderOnlyArgs(StepFunctionArgs):
     """Arguments of one generation step of a decoder-only model (inseq 0.7 class).

@@ -6,7 +6,8 @@ perturbed-forward kernel), ``internals`` (attention weights, value zeroing) and 
 this package registers every method.
 """
 
-from .attribution_utils import extract_args, join_token_ids
+from ..contrast import join_token_ids
+from ..routing import extract_args
 from .base import (
     METHODS,
     DummyAttribution,
@@ -33,11 +34,6 @@ from .path import (
 )
 from .perturbation import LimeAttribution, OcclusionAttribution, PerturbationAttribution, ReagentAttribution
 
-#: inseq 0.7 names of the family bases (compatibility aliases).
-GradientAttributionRegistry = GradientAttribution
-InternalsAttributionRegistry = InternalsAttribution
-PerturbationAttributionRegistry = PerturbationAttribution
-
 __all__ = [
     "METHODS",
     "AttentionWeightsAttribution",
@@ -49,12 +45,10 @@ __all__ = [
     "DummyAttribution",
     "FeatureAttribution",
     "GradientAttribution",
-    "GradientAttributionRegistry",
     "GradientShapAttribution",
     "InputXGradientAttribution",
     "IntegratedGradientsAttribution",
     "InternalsAttribution",
-    "InternalsAttributionRegistry",
     "LayerDeepLiftAttribution",
     "LayerGradientXActivationAttribution",
     "LayerIntegratedGradientsAttribution",
@@ -62,7 +56,6 @@ __all__ = [
     "MethodResult",
     "OcclusionAttribution",
     "PerturbationAttribution",
-    "PerturbationAttributionRegistry",
     "ReagentAttribution",
     "SaliencyAttribution",
     "SequentialIntegratedGradientsAttribution",
