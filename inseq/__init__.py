@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import sys as _sys
+import types as _types
 from typing import Any
 
 from .utils.compat import install as _install_compat
@@ -43,12 +45,13 @@ _EXPORTS = {
     "show_granular_attributions": ".viz:show_granular_attributions",
     "show_token_attributions": ".viz:show_token_attributions",
 }
-#: Sub-packages reachable as attributes (``inseq.examples.get_example_model_path``), imported on first use.
+#: Sub-packages reachable as attributes (``inseq.examples.get_example_model_path``), imported on first use; a public
+#: name wins over a sub-package of the same name (``inseq.evaluate`` is the function).
 _SUBPACKAGES = ("attr", "commands", "context", "data", "evaluate", "examples", "models", "pipelines", "testing", "viz")
 #: Names whose first use also imports the features that models expose as methods (``model.evaluate``).
 _MODEL_NAMES = ("AttributionModel", "load_model")
 
-_resolve, _list = _lazy_exports(__name__, {**_EXPORTS, **{name: f".{name}" for name in _SUBPACKAGES}})
+_resolve, _list = _lazy_exports(__name__, {**{name: f".{name}" for name in _SUBPACKAGES}, **_EXPORTS})
 
 
 def get_version() -> str:
@@ -76,6 +79,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(_list()) | {"get_version"})
+
+
+class _Face(_types.ModuleType):
+    """The ``inseq`` module: importing the sub-package ``inseq.evaluate`` keeps ``inseq.evaluate`` the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, _types.ModuleType) and name in _EXPORTS:
+            return  # Python sets each imported sub-package on its parent; the public function of that name stays
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Face
 
 
 __all__ = [

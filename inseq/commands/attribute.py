@@ -116,4 +116,3 @@ __all__ = [
     "attribute",
     "show_and_save",
 ]
-

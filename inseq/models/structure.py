@@ -110,7 +110,9 @@ def _model_name(model: torch.nn.Module) -> str:
 def find_layers(root: torch.nn.Module, model: torch.nn.Module, where: str) -> list[torch.nn.Module]:
     """The layer stack of ``root``: the shallowest ``ModuleList`` whose every element holds an attention module."""
     if where == "decoder":
-        check_model_config(model)  # inseq 0.7's warning for architectures without a configuration (once per structure lookup)
+        check_model_config(
+            model
+        )  # inseq 0.7's warning for architectures without a configuration (once per structure lookup)
     best: tuple[int, torch.nn.ModuleList] | None = None
     for name, module in root.named_modules():
         if not isinstance(module, torch.nn.ModuleList) or len(module) == 0:

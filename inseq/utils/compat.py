@@ -224,13 +224,18 @@ def _is_package(name: str) -> bool:
     return name in _PARENTS
 
 
+_MACHINERY = (__file__, importlib.__file__)
+
+
 def _deprecation(message: str) -> None:
     """Warn at the first frame outside the import machinery and this module (the user's import or access)."""
-    frame, level = sys._getframe(1), 1
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is the frame that called _deprecation
     while frame is not None and (
-        frame.f_code.co_filename.startswith("<frozen") or frame.f_code.co_filename == __file__
+        frame.f_code.co_filename.startswith("<frozen") or frame.f_code.co_filename in _MACHINERY
     ):
-        frame, level = frame.f_back, level + 1
+        # ``warnings`` itself skips importlib's bootstrap frames when counting the stack level
+        bootstrap = "importlib" in frame.f_code.co_filename and "_bootstrap" in frame.f_code.co_filename
+        frame, level = frame.f_back, level + (0 if bootstrap else 1)
     warnings.warn(message, InseqDeprecationWarning, stacklevel=level)
 
 
@@ -379,14 +384,12 @@ class CompatFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _SERVED or fullname == "inseq":
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _AttachingLoader(spec.loader)
-                return spec
+        # a real module is a file of the package (found along the parent's ``__path__``, as the import system does)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None:
+            if spec.loader is not None:
+                spec.loader = _AttachingLoader(spec.loader)
+            return spec
         if fullname not in ALIASES and fullname not in MOVED:
             return None  # a parent of table paths that does not exist: nothing to serve
         return importlib.util.spec_from_loader(fullname, _SyntheticLoader(), is_package=_is_package(fullname))

@@ -42,8 +42,10 @@ def contrast_fn_docstring() -> Callable[[Callable[..., Any]], Callable[..., Any]
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = fn.__doc__ or ""
-        fn.__doc__ = doc.replace("Args:\n", CONTRAST_FN_ARGS_DOCSTRING) if "Args:\n" in doc else doc + "\n\n    " + (
-            CONTRAST_FN_ARGS_DOCSTRING
+        fn.__doc__ = (
+            doc.replace("Args:\n", CONTRAST_FN_ARGS_DOCSTRING)
+            if "Args:\n" in doc
+            else doc + "\n\n    " + (CONTRAST_FN_ARGS_DOCSTRING)
         )
         return fn
 

@@ -38,9 +38,7 @@ def resolve(target: str, package: str | None = None) -> Any:
     return obj
 
 
-def lazy_exports(
-    module_name: str, exports: Mapping[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(module_name: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A module ``__getattr__`` resolving ``exports`` on first use (and caching them), and the matching ``__dir__``.
 
     Args:
@@ -53,12 +51,14 @@ def lazy_exports(
         'inseq.utils.errors'
     """
 
+    module = sys.modules.get(module_name)
+    package = module.__package__ if module is not None else module_name  # relative targets: from the package
+
     def __getattr__(name: str) -> Any:
         target = exports.get(name)
         if target is None:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         module = sys.modules[module_name]
-        package = module_name if hasattr(module, "__path__") else module_name.rpartition(".")[0]
         value = resolve(target, package)
         setattr(module, name, value)
         return value
