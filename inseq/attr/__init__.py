@@ -1,6 +1,6 @@
 """The attribution engine, attribution methods and step functions."""
 
-from .feat import FeatureAttribution, extract_args, list_feature_attribution_methods
+from .feat import FeatureAttribution, list_feature_attribution_methods
 from .step_functions import (
     STEP_SCORES_MAP,
     StepFunctionArgs,
@@ -15,7 +15,6 @@ from .step_functions import (
 __all__ = [
     "STEP_SCORES_MAP",
     "FeatureAttribution",
-    "extract_args",
     "StepFunctionArgs",
     "StepFunctionDecoderOnlyArgs",
     "StepFunctionEncoderDecoderArgs",

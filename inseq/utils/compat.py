@@ -71,12 +71,16 @@ _SERIALIZATION = _names(
 
 #: inseq 0.7 module -> {name: "home.module:attribute"}, for the names not defined under that path here.
 ALIASES: dict[str, dict[str, str]] = {
-    "inseq.attr": {"StepFunctionBaseArgs": "inseq.attr.step_functions:StepFunctionArgs"},
+    "inseq.attr": {
+        "StepFunctionBaseArgs": "inseq.attr.step_functions:StepFunctionArgs",
+        "extract_args": "inseq.attr.routing:extract_args",
+    },
     "inseq.attr.step_functions": {
         "StepFunctionBaseArgs": "inseq.attr.step_functions:StepFunctionArgs",
         "_get_contrast_inputs": "inseq.utils.contrast_utils:get_contrast_inputs",
     },
-    _FEAT: dict(_FAMILY_BASES),
+    _FEAT: dict(_FAMILY_BASES)
+    | {"extract_args": "inseq.attr.routing:extract_args", "join_token_ids": "inseq.attr.contrast:join_token_ids"},
     f"{_FEAT}.attribution_utils": {
         "extract_args": "inseq.attr.routing:extract_args",
         "join_token_ids": "inseq.attr.contrast:join_token_ids",

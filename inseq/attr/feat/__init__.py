@@ -6,8 +6,6 @@ perturbed-forward kernel), ``internals`` (attention weights, value zeroing) and 
 this package registers every method.
 """
 
-from ..contrast import join_token_ids
-from ..routing import extract_args
 from .base import (
     METHODS,
     DummyAttribution,
@@ -60,8 +58,6 @@ __all__ = [
     "SaliencyAttribution",
     "SequentialIntegratedGradientsAttribution",
     "ValueZeroingAttribution",
-    "extract_args",
-    "join_token_ids",
     "list_feature_attribution_methods",
     "register_attribution_method",
 ]
