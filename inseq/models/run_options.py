@@ -122,7 +122,9 @@ class AttributeBaseArgs:
         help="Feature attribution method to use.",
     )
     device: str = cli_arg(
-        default_factory=default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
+        default_factory=default_device,
+        aliases=["--dev"],
+        help="Device for the model (cpu, cuda, cuda:1...; default: cuda when available, else cpu).",
     )
     attributed_fn: str | None = cli_arg(
         default=None,
