@@ -34,7 +34,7 @@ from typing import Any
 from .errors import InseqDeprecationWarning
 from .lazy import resolve
 
-__all__ = ["ALIASES", "MOVED", "CompatFinder", "install", "old_names"]
+__all__ = ["ALIASES", "MOVED", "CompatFinder", "install"]
 
 
 def _names(home: str, names: str, **renamed: str) -> dict[str, str]:
@@ -202,16 +202,6 @@ MOVED: dict[str, str | dict[str, str]] = {
 
 #: What ``python -m <old path>`` should be replaced by.
 _MAIN_MOVED = {"inseq.faithfulness": "inseq.evaluate"}
-
-
-def old_names(module_name: str) -> list[str]:
-    """The inseq 0.7 names the table serves from ``module_name`` (empty for a path it does not know).
-
-    Example:
-        >>> "PerturbationAttributionRegistry" in old_names("inseq.attr.feat")
-        True
-    """
-    return sorted(ALIASES.get(module_name, {}))
 
 
 def _parents(names: Iterable[str]) -> frozenset[str]:

@@ -265,7 +265,7 @@ def get_sequences_from_batched_steps(
 
     Example:
         >>> steps = [torch.zeros(2, 3), torch.ones(2, 3)]
-        >>> [s.shape for s in get_sequences_from_batched_steps(steps, stack_dim=1)]
+        >>> [s.shape for s in get_sequences_from_batched_steps(steps)]  # (len, n_steps) per sequence
         [torch.Size([3, 2]), torch.Size([3, 2])]
     """
     steps = list(bsteps)
