@@ -50,6 +50,8 @@ _EXPORTS = {
 _SUBPACKAGES = ("attr", "commands", "context", "data", "evaluate", "examples", "models", "pipelines", "testing", "viz")
 #: Names whose first use also imports the features that models expose as methods (``model.evaluate``).
 _MODEL_NAMES = ("AttributionModel", "load_model")
+#: Feature packages registering model methods (``inseq.utils.features.MODEL_FEATURES``) when imported.
+_MODEL_FEATURE_PACKAGES = (".evaluate",)
 
 _resolve, _list = _lazy_exports(__name__, {**{name: f".{name}" for name in _SUBPACKAGES}, **_EXPORTS})
 
@@ -73,7 +75,10 @@ def get_version() -> str:
 def __getattr__(name: str) -> Any:
     value = _resolve(name)
     if name in _MODEL_NAMES:
-        from . import evaluate as _evaluate  # noqa: F401 - registers ``model.evaluate``
+        import importlib
+
+        for package in _MODEL_FEATURE_PACKAGES:
+            importlib.import_module(package, __name__)
     return value
 
 
