@@ -1,10 +1,9 @@
 """The attribution engine, attribution methods and step functions."""
 
-from .feat import FeatureAttribution, extract_args, list_feature_attribution_methods
+from .feat import FeatureAttribution, list_feature_attribution_methods
 from .step_functions import (
     STEP_SCORES_MAP,
     StepFunctionArgs,
-    StepFunctionBaseArgs,
     StepFunctionDecoderOnlyArgs,
     StepFunctionEncoderDecoderArgs,
     get_step_function,
@@ -16,9 +15,7 @@ from .step_functions import (
 __all__ = [
     "STEP_SCORES_MAP",
     "FeatureAttribution",
-    "extract_args",
     "StepFunctionArgs",
-    "StepFunctionBaseArgs",
     "StepFunctionDecoderOnlyArgs",
     "StepFunctionEncoderDecoderArgs",
     "get_step_function",

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ..data.aggregation_functions import check_step_score_aggregation, register_step_score_aggregation
 from ..utils.checks import check_bool
 from ..utils.registry import Registry
+from ..utils.torch_utils import top_k_logits_mask, top_p_logits_mask
 
 if TYPE_CHECKING:
     from .port import AttributionModelPort as AttributionModel
@@ -69,10 +70,6 @@ class StepFunctionArgs:
     def logits(self) -> torch.Tensor:
         """``(rows, vocab)`` logits predicting ``target_ids``."""
         return self.forward_output.logits[:, -1, :]
-
-
-#: inseq 0.7 name of the fields shared by both architectures.
-StepFunctionBaseArgs = StepFunctionArgs
 
 
 @dataclass
@@ -206,15 +203,9 @@ def _top_filter(logits: torch.Tensor, top_k: int, top_p: float, min_tokens_to_ke
     """Mask (``True`` = drop) of the tokens outside the top-k / top-p nucleus of ``logits``."""
     drop = torch.zeros_like(logits, dtype=torch.bool)
     if top_k > 0:
-        k = min(max(top_k, min_tokens_to_keep), logits.size(-1))
-        kth = logits.topk(k, dim=-1).values[..., -1:]
-        drop |= logits < kth
+        drop |= top_k_logits_mask(logits, top_k, min_tokens_to_keep)
     if top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        sorted_drop = cum - sorted_logits.softmax(-1) >= top_p
-        sorted_drop[..., :min_tokens_to_keep] = False
-        drop |= sorted_drop.scatter(-1, order, sorted_drop)
+        drop |= top_p_logits_mask(logits, top_p, min_tokens_to_keep)
     return drop
 
 

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..pipelines import AttributeBaseArgs, AttributeExtendedArgs, generation_kwargs_for
-from ..pipelines import aggregate_outputs as aggregate_attribution_scores
-from ..pipelines import attribute_texts as attribute_with_model
-from ..utils.compat import alias_submodules
+from ..pipelines.args import AttributeExtendedArgs
 from ..utils.options import cli_arg
 from .base import BaseCLICommand, CommandError, evaluate_saved, load_model_or_fail, setup_logging
 
@@ -53,7 +50,9 @@ def show_and_save(out: FeatureAttributionOutput, args: AttributeExtendedArgs) ->
         logger.info("Saved the visualization to %s", path)
     if args.save_path:
         if args.attribution_aggregators:
-            out = aggregate_attribution_scores(
+            from ..pipelines.attribution import aggregate_outputs
+
+            out = aggregate_outputs(
                 out,
                 args.attribution_selectors,
                 args.attribution_aggregators,
@@ -83,10 +82,12 @@ def attribute(input_texts: list[str], generated_texts: list[str] | None, args: A
             f"--generated_texts has {len(generated_texts)} texts but --input_texts has {len(input_texts)}: "
             "give one generated text per input."
         )
+    from ..pipelines.attribution import attribute_texts
+
     model = load_model_or_fail(
         args.model_name_or_path, args.attribution_method, args.device, args.model_kwargs, args.tokenizer_kwargs
     )
-    out = attribute_with_model(model, input_texts, generated_texts, args)
+    out = attribute_texts(model, input_texts, generated_texts, args)
     shown = show_and_save(out, args)
     if args.evaluate:
         evaluate_saved(model, out, args.evaluate, args.save_path)
@@ -109,17 +110,9 @@ class AttributeCommand(BaseCLICommand):
 
 
 __all__ = [
-    "AttributeBaseArgs",
     "AttributeCommand",
     "AttributeExtendedArgs",
     "AttributeWithInputsArgs",
-    "aggregate_attribution_scores",
     "attribute",
-    "attribute_with_model",
-    "generation_kwargs_for",
     "show_and_save",
 ]
-
-
-# inseq 0.7 paths: inseq.commands.attribute.attribute / .attribute_args
-alias_submodules(__name__, "attribute", "attribute_args")

@@ -1,7 +1,8 @@
 """``inseq attribute-context``: PECoRe context attribution from the command line.
 
 The algorithm lives in :mod:`inseq.context`; this module parses the options and calls it (the library renders the
-console view and writes ``--save_path`` / ``--viz_path``).
+console view and writes ``--save_path`` / ``--viz_path``). The library's PECoRe names are re-exported here, loaded
+on first use.
 
 Example:
     .. code-block:: bash
@@ -15,20 +16,30 @@ Example:
 
 from __future__ import annotations
 
-from ..context import (
-    CONTRASTIVE_METRICS,
+from typing import Any
+
+from ..context.args import (
     AttributeContextArgs,
     AttributeContextInputArgs,
     AttributeContextMethodArgs,
-    AttributeContextOutput,
     AttributeContextOutputArgs,
-    CCIOutput,
-    attribute_context,
-    select_scores,
-    visualize_attribute_context,
 )
-from ..utils.compat import alias_submodules
+from ..utils.lazy import lazy_exports
 from .base import BaseCLICommand, setup_logging
+
+_REEXPORTED = (
+    "CONTRASTIVE_METRICS",
+    "AttributeContextOutput",
+    "CCIOutput",
+    "attribute_context",
+    "select_scores",
+    "visualize_attribute_context",
+)
+_lazy_getattr, __dir__ = lazy_exports(__name__, {name: f"..context:{name}" for name in _REEXPORTED})
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy_getattr(name)
 
 
 class AttributeContextCommand(BaseCLICommand):
@@ -40,6 +51,8 @@ class AttributeContextCommand(BaseCLICommand):
 
     @staticmethod
     def run(args: tuple[AttributeContextArgs]) -> int:
+        from ..context import attribute_context
+
         (ctx_args,) = args
         setup_logging()
         attribute_context(ctx_args)
@@ -47,26 +60,10 @@ class AttributeContextCommand(BaseCLICommand):
 
 
 __all__ = [
-    "CONTRASTIVE_METRICS",
     "AttributeContextArgs",
     "AttributeContextCommand",
     "AttributeContextInputArgs",
     "AttributeContextMethodArgs",
-    "AttributeContextOutput",
     "AttributeContextOutputArgs",
-    "CCIOutput",
-    "attribute_context",
-    "select_scores",
-    "visualize_attribute_context",
 ]
-
-
-# inseq 0.7 paths: inseq.commands.attribute_context.attribute_context / _args / _output / _helpers / _viz_helpers
-alias_submodules(
-    __name__,
-    "attribute_context",
-    "attribute_context_args",
-    "attribute_context_output",
-    "attribute_context_helpers",
-    "attribute_context_viz_helpers",
-)
+__all__.extend(_REEXPORTED)

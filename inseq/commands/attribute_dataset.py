@@ -14,19 +14,22 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..pipelines import (
-    AttributeExtendedArgs,
-    DatasetRunArgs,
-    DatasetRunResult,
-    LoadDatasetArgs,
-    Manifest,
-    attribute_dataset,
-    load_rows,
-    load_run_model,
-)
-from ..utils.compat import alias_submodules
+from ..pipelines.args import AttributeExtendedArgs, DatasetRunArgs, LoadDatasetArgs
+from ..utils.lazy import lazy_exports
 from .base import BaseCLICommand, evaluate_saved, setup_logging
+
+if TYPE_CHECKING:
+    from ..pipelines import DatasetRunResult
+
+#: The library's dataset-run names, re-exported here and loaded on first use (``inseq --help`` stays light).
+_REEXPORTED = ("Manifest", "attribute_dataset", "load_rows")
+_lazy_getattr, __dir__ = lazy_exports(__name__, {name: f"..pipelines:{name}" for name in _REEXPORTED})
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy_getattr(name)
 
 
 def print_summary(result: DatasetRunResult, save_path: str | None) -> None:
@@ -51,6 +54,8 @@ def run_attribute_dataset(
     args: AttributeExtendedArgs, dataset_args: LoadDatasetArgs, run_args: DatasetRunArgs
 ) -> DatasetRunResult:
     """Run the dataset attribution, then show, export and summarize it as the options ask."""
+    from ..pipelines import attribute_dataset, load_run_model
+
     result = attribute_dataset(
         args, dataset_args, run_args, merge=bool(args.save_path or args.viz_path or not args.hide_attributions)
     )
@@ -86,13 +91,7 @@ __all__ = [
     "AttributeDatasetCommand",
     "DatasetRunArgs",
     "LoadDatasetArgs",
-    "Manifest",
-    "attribute_dataset",
-    "load_rows",
     "print_summary",
     "run_attribute_dataset",
 ]
-
-
-# inseq 0.7 paths: inseq.commands.attribute_dataset.attribute_dataset / .attribute_dataset_args
-alias_submodules(__name__, "attribute_dataset", "attribute_dataset_args")
+__all__.extend(_REEXPORTED)

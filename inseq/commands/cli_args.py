@@ -42,6 +42,7 @@ from ..utils.options import cli_arg
 
 __all__ = [
     "InseqArgumentParser",
+    "LazyChoices",
     "cli_arg",
     "dataclass_from_kwargs",
     "json_dict",
@@ -108,6 +109,41 @@ def _typed(fn: Callable[[str], Any], name: str) -> Callable[[str], Any]:
     return convert
 
 
+class LazyChoices(Sequence):
+    """The choices of an option, computed on first use (``inseq --help`` then never pays for them).
+
+    Example:
+        >>> calls = []
+        >>> choices = LazyChoices(lambda: calls.append(1) or ["a", "b"])
+        >>> len(calls)
+        0
+        >>> "a" in choices, list(choices), len(calls)
+        (True, ['a', 'b'], 1)
+    """
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute = compute
+        self._values: list[Any] | None = None
+
+    def _get(self) -> list[Any]:
+        if self._values is None:
+            self._values = list(self._compute())
+        return self._values
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._get()
+
+
+#: Default factories evaluated when the parser is built (cheap); any other factory runs when the dataclass is built.
+_CHEAP_FACTORIES = (list, dict, set, tuple)
+
+
 class OneLineHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Help formatter showing defaults; kept as a class so sub-commands share it."""
 
@@ -160,14 +196,16 @@ class InseqArgumentParser(argparse.ArgumentParser):
         origin = typing.get_origin(tp)
         choices = meta.get("choices")
         if callable(choices):
-            choices = choices()
+            choices = LazyChoices(choices)
         if origin is Literal:
             choices = list(typing.get_args(tp))
             tp = type(choices[0])
         if field.default is not dataclasses.MISSING:
             default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
+        elif field.default_factory in _CHEAP_FACTORIES:
             default = field.default_factory()
+        elif field.default_factory is not dataclasses.MISSING:
+            default = argparse.SUPPRESS  # e.g. the default device: the dataclass computes it when built
         else:
             default = None
         kwargs["default"] = default
@@ -190,7 +228,7 @@ class InseqArgumentParser(argparse.ArgumentParser):
         elif tp in (int, float, str):
             kwargs["type"] = tp
         if choices is not None:
-            kwargs["choices"] = list(choices)
+            kwargs["choices"] = choices if isinstance(choices, LazyChoices) else list(choices)
         group.add_argument(*names, **kwargs)
 
     def parse_args_into_dataclasses(self, args: Sequence[str] | None = None) -> tuple[Any, ...]:

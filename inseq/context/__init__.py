@@ -25,18 +25,31 @@ Example:
     'ĠTom'
 """
 
-from .args import (
-    CONTRASTIVE_METRICS,
-    AttributeContextArgs,
-    AttributeContextInputArgs,
-    AttributeContextMethodArgs,
-    AttributeContextModelArgs,
-    AttributeContextOutputArgs,
-    ContextAttributionError,
-)
-from .outputs import AttributeContextOutput, CCIOutput, select_scores
-from .pecore import attribute_context
-from .viz import visualize_attribute_context
+from __future__ import annotations
+
+from ..utils.lazy import lazy_exports
+
+# loaded on first use: the option dataclasses (``inseq.context.args``) import without torch
+_EXPORTS = {
+    **{
+        name: f".args:{name}"
+        for name in (
+            "CONTRASTIVE_METRICS",
+            "AttributeContextArgs",
+            "AttributeContextInputArgs",
+            "AttributeContextMethodArgs",
+            "AttributeContextModelArgs",
+            "AttributeContextOutputArgs",
+            "ContextAttributionError",
+        )
+    },
+    "AttributeContextOutput": ".outputs:AttributeContextOutput",
+    "CCIOutput": ".outputs:CCIOutput",
+    "select_scores": ".outputs:select_scores",
+    "attribute_context": ".pecore:attribute_context",
+    "visualize_attribute_context": ".viz:visualize_attribute_context",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CONTRASTIVE_METRICS",

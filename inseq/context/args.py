@@ -13,15 +13,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..attr.step_functions import CONTRASTIVE_STEP_FUNCTIONS
 from ..models.run_options import (
     AttributeBaseArgs,
 )
 from ..utils.errors import InseqError
 from ..utils.options import check_cli_options, cli_arg
 
-#: Step functions usable as CTI metric: the contrastive ones.
-CONTRASTIVE_METRICS = CONTRASTIVE_STEP_FUNCTIONS
+
+def contrastive_metric_choices() -> tuple[str, ...]:
+    """Step functions usable as CTI metric: the contrastive ones (``CONTRASTIVE_METRICS``).
+
+    Example:
+        >>> "kl_divergence" in contrastive_metric_choices()
+        True
+    """
+    from ..attr.step_functions import CONTRASTIVE_STEP_FUNCTIONS
+
+    return CONTRASTIVE_STEP_FUNCTIONS
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CONTRASTIVE_METRICS":  # computed on use: this module imports without torch
+        return contrastive_metric_choices()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ContextAttributionError(InseqError, ValueError):
@@ -86,7 +100,7 @@ class AttributeContextMethodArgs(AttributeContextModelArgs):
     """
 
     context_sensitivity_metric: str = cli_arg(
-        default="kl_divergence", choices=CONTRASTIVE_METRICS, help="Contrastive step function used for CTI."
+        default="kl_divergence", choices=contrastive_metric_choices, help="Contrastive step function used for CTI."
     )
     handle_output_context_strategy: Literal["manual", "auto", "pre"] = cli_arg(
         default="manual",
@@ -168,10 +182,10 @@ def resolve_args(
         raise ContextAttributionError(
             f"input_current_text (--input_current_text) must be a non-empty text, got {resolved.input_current_text!r}."
         )
-    if resolved.context_sensitivity_metric not in CONTRASTIVE_METRICS:
+    if resolved.context_sensitivity_metric not in contrastive_metric_choices():
         raise ContextAttributionError(
             f"context_sensitivity_metric={resolved.context_sensitivity_metric!r} is not contrastive; valid: "
-            f"{', '.join(CONTRASTIVE_METRICS)}."
+            f"{', '.join(contrastive_metric_choices())}."
         )
     if resolved.handle_output_context_strategy not in ("manual", "auto", "pre"):
         raise ContextAttributionError(

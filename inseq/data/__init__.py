@@ -72,16 +72,4 @@ __all__ = [
     "register_aggregation_function",
     "register_aggregator",
     "register_step_score_aggregation",
-    "show_attributions",
-    "show_granular_attributions",
-    "show_token_attributions",
 ]
-
-
-def __getattr__(name: str):
-    # the views load lazily (rich, matplotlib), on first use of one of these names
-    if name in ("show_attributions", "show_granular_attributions", "show_token_attributions"):
-        from . import viz
-
-        return getattr(viz, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

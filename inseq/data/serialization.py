@@ -50,7 +50,17 @@ from .files import atomic_write
 from .schema import check_fields, json_depth_error, read_limited
 from .validation import check_save_args
 
-__all__ = ["ALLOWED_INSTANCE_TYPES", "SCORES_PRECISIONS", "load_attributions", "save_attributions"]
+__all__ = [
+    "ALLOWED_INSTANCE_TYPES",
+    "SCORES_PRECISIONS",
+    "get_cls_from_instance_type",
+    "json_advanced_dump",
+    "json_advanced_dumps",
+    "json_advanced_load",
+    "json_advanced_loads",
+    "load_attributions",
+    "save_attributions",
+]
 
 _ATTRIBUTION_MODULE = "inseq.data.attribution"
 _TYPING_MODULE = "inseq.utils.typing"
@@ -249,23 +259,54 @@ def load_attributions(path: str | PathLike, decompress: bool = False) -> Feature
     return result
 
 
-def _decode_object(pairs: list[tuple[str, Any]]) -> Any:
+def _decode_object(
+    pairs: list[tuple[str, Any]], cls_lookup_map: dict[str, type] | None = None, map_type: type = dict
+) -> Any:
     obj = dict(pairs)
     if "__ndarray__" in obj:
         return _decode_ndarray(obj)
     if "__instance_type__" not in obj:
-        return obj
+        return obj if map_type is dict else map_type(pairs)
     tag = obj["__instance_type__"]
     if not (isinstance(tag, list) and len(tag) == 2 and all(isinstance(x, str) for x in tag)):
         raise ValueError(f"Malformed __instance_type__ {tag!r}: expected [module, class_name].")
-    cls = ALLOWED_INSTANCE_TYPES.get((tag[0], tag[1]))
-    if cls is None:
-        allowed = ", ".join(f"{m}.{n}" for m, n in ALLOWED_INSTANCE_TYPES)
-        raise ValueError(f"Refusing to load instance type {tag!r}: not an inseq output class (allowed: {allowed}).")
+    cls = get_cls_from_instance_type(tag[0], tag[1], cls_lookup_map)
     attrs = obj.get("attributes", {})
     if not isinstance(attrs, dict):
         raise ValueError(f"The attributes of {tag[1]} must be a JSON object, got {type(attrs).__name__}.")
+    if (tag[0], tag[1]) not in ALLOWED_INSTANCE_TYPES:  # a dataclass the caller allowed (see json_advanced_loads)
+        try:
+            return cls(**attrs)
+        except TypeError as err:
+            raise ValueError(f"Invalid {tag[1]} in file: {err}") from err
     return _build(cls, attrs)
+
+
+def get_cls_from_instance_type(mod: str, name: str, cls_lookup_map: dict[str, type] | None = None) -> type:
+    """The class a file's ``["module", "ClassName"]`` tag names, from an allow-list: never imported by name.
+
+    The allow-list holds the output classes and :class:`~inseq.utils.typing.TokenWithId`; ``cls_lookup_map``
+    (``{"ClassName": cls}``) adds dataclasses the caller trusts.
+
+    Raises:
+        ValueError: for a class outside the allow-list (e.g. ``["os", "system"]``).
+
+    Example:
+        >>> get_cls_from_instance_type("inseq.utils.typing", "TokenWithId").__name__
+        'TokenWithId'
+    """
+    cls = ALLOWED_INSTANCE_TYPES.get((mod, name))
+    if cls is None and cls_lookup_map and name in cls_lookup_map:
+        cls = cls_lookup_map[name]
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise ValueError(f"cls_lookup_map[{name!r}] must be a dataclass (built from its fields), got {cls!r}.")
+    if cls is None:
+        allowed = ", ".join(f"{m}.{n}" for m, n in ALLOWED_INSTANCE_TYPES)
+        raise ValueError(
+            f"Refusing to load instance type {[mod, name]!r}: not an inseq output class (allowed: {allowed}; pass "
+            "cls_lookup_map to allow a dataclass of your own)."
+        )
+    return cls
 
 
 def _build(cls: type, attrs: dict[str, Any]) -> Any:
@@ -356,3 +397,151 @@ def _decode_ndarray(obj: dict[str, Any]) -> np.ndarray | Any:
         return np.asarray(data, dtype=dtype).reshape(shape, order=order)
     except (TypeError, ValueError) as err:
         raise ValueError(f"Invalid __ndarray__ list data for shape {shape} ({err}).") from err
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# inseq 0.7's general JSON helpers, over the same format
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class _AdvancedEncoder(_Encoder):
+    """The file encoder, also tagging any dataclass (loadable back when the reader allows its class)."""
+
+    def __call__(self, obj: Any) -> Any:
+        if (
+            dataclasses.is_dataclass(obj)
+            and not isinstance(obj, type)
+            and not isinstance(
+                obj,
+                (
+                    FeatureAttributionOutput,
+                    FeatureAttributionSequenceOutput,
+                    FeatureAttributionStepOutput,
+                    TokenWithId,
+                ),
+            )
+        ):
+            attrs = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+            if self.use_primitives:
+                return attrs
+            return {"__instance_type__": [type(obj).__module__, type(obj).__name__], "attributes": attrs}
+        return super().__call__(obj)
+
+
+def json_advanced_dumps(
+    obj: Any,
+    sort_keys: bool = True,
+    use_primitives: bool = False,
+    allow_nan: bool = True,
+    ndarray_compact: bool | None = None,
+    compression: bool = False,
+    scores_precision: str = "float32",
+    **jsonkwargs: Any,
+) -> str | bytes:
+    """Serialize ``obj`` (outputs, tokens, arrays, tensors, dataclasses, plain data) in the attribution file format.
+
+    Args:
+        obj: What to serialize.
+        sort_keys: Sort the keys of objects.
+        use_primitives: Plain lists and dicts without class tags (not loadable back as objects).
+        allow_nan: Allow NaN and infinities.
+        ndarray_compact: Arrays as base64 strings rather than nested lists (default: nested lists).
+        compression: Return the text gzipped (bytes).
+        scores_precision: Precision of the attribution tensors of outputs (``"float32"``, ``"float16"``...).
+        **jsonkwargs: Other ``json.dumps`` arguments (``indent``...).
+
+    Example:
+        >>> text = json_advanced_dumps({"ids": np.arange(2)})
+        >>> json_advanced_loads(text)["ids"].tolist()
+        [0, 1]
+    """
+    if scores_precision not in SCORES_PRECISIONS:
+        raise ValueError(f"Unknown scores_precision {scores_precision!r}. Valid: {', '.join(SCORES_PRECISIONS)}.")
+    encoder = _AdvancedEncoder(SCORES_PRECISIONS[scores_precision], bool(ndarray_compact), compression, use_primitives)
+    text = json.dumps(obj, default=encoder, sort_keys=sort_keys, allow_nan=allow_nan, **jsonkwargs)
+    return gzip.compress(text.encode("utf-8"), mtime=0) if compression else text
+
+
+def json_advanced_dump(obj: Any, fp: Any, compression: bool = False, **kwargs: Any) -> None:
+    """Write ``json_advanced_dumps(obj, **kwargs)`` to ``fp``: a path (written atomically) or a file object.
+
+    Raises:
+        ValueError: when the arguments are swapped (a path given as the object).
+    """
+    if isinstance(obj, str | PathLike) and not (isinstance(fp, str | PathLike) or hasattr(fp, "write")):
+        raise ValueError("dump arguments are in the wrong order: give the data to serialize before the file.")
+    data = json_advanced_dumps(obj, compression=compression, **kwargs)
+    if hasattr(fp, "write"):
+        fp.write(data)
+        return
+    raw = data if isinstance(data, bytes) else data.encode("utf-8")
+    path = Path(fp)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def json_advanced_loads(
+    string: str | bytes,
+    ordered: bool = False,
+    decompression: bool = False,
+    cls_lookup_map: dict[str, type] | None = None,
+    **jsonkwargs: Any,
+) -> Any:
+    """Load what :func:`json_advanced_dumps` wrote: classes come from an allow-list only (no import, no pickle).
+
+    Args:
+        string: The JSON text (gzipped bytes with ``decompression``).
+        ordered: Plain objects as ``OrderedDict``.
+        decompression: Gunzip ``string`` first.
+        cls_lookup_map: ``{"ClassName": cls}`` of dataclasses of your own to build (outputs and tokens always are).
+
+    Raises:
+        ValueError: for a class outside the allow-list or malformed data.
+    """
+    from collections import OrderedDict
+    from functools import partial
+
+    if decompression:
+        string = gzip.decompress(string if isinstance(string, bytes) else string.encode("latin-1")).decode("utf-8")
+    if isinstance(string, bytes):
+        string = string.decode("utf-8")
+    if not isinstance(string, str):
+        raise TypeError(f"json_advanced_loads reads a str, got {type(string).__name__}.")
+    hook = partial(_decode_object, cls_lookup_map=cls_lookup_map, map_type=OrderedDict if ordered else dict)
+    return json.loads(string, object_pairs_hook=hook, **jsonkwargs)
+
+
+def json_advanced_load(
+    fp: str | PathLike | Any,
+    ordered: bool = True,
+    decompression: bool = False,
+    cls_lookup_map: dict[str, type] | None = None,
+    **jsonkwargs: Any,
+) -> Any:
+    """Load a file (path or file object) written by :func:`json_advanced_dump` (see :func:`json_advanced_loads`).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "x.json")
+        >>> json_advanced_dump({"a": [1, 2]}, path)
+        >>> dict(json_advanced_load(path))
+        {'a': [1, 2]}
+    """
+    if isinstance(fp, str | bytes | PathLike):
+        data = read_limited(check_path("fp", fp), decompression)
+        decompression = False
+    else:
+        data = fp.read()
+    return json_advanced_loads(
+        data, ordered=ordered, decompression=decompression, cls_lookup_map=cls_lookup_map, **jsonkwargs
+    )

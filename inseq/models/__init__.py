@@ -1,22 +1,41 @@
-"""Models: loading and the adapters for decoder-only and encoder-decoder architectures."""
+"""Models: loading and the adapters for decoder-only and encoder-decoder architectures (loaded on first use).
+
+Example:
+    >>> import inseq
+    >>> inseq.models.list_supported_frameworks()
+    ['hf_transformers']
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..data.batch import AttributionBatch, BatchEncoding
-from .attribution_model import AttributionModel
-from .decoder_only import HuggingfaceDecoderOnlyModel
-from .encoder_decoder import HuggingfaceEncoderDecoderModel
-from .huggingface_model import HuggingfaceModel, get_default_device
-from .loading import check_load_args
-from .model_config import ModelConfig, register_model_config
+from ..utils.lazy import lazy_exports, resolve
 
-FRAMEWORKS_MAP = {"hf_transformers": HuggingfaceModel}
+if TYPE_CHECKING:
+    from .attribution_model import AttributionModel
 
-# inseq 0.7 names of the architecture classes (kept for imports and isinstance checks)
-DecoderOnlyAttributionModel = HuggingfaceDecoderOnlyModel
-EncoderDecoderAttributionModel = HuggingfaceEncoderDecoderModel
+_EXPORTS = {
+    "AttributionBatch": "..data.batch:AttributionBatch",
+    "BatchEncoding": "..data.batch:BatchEncoding",
+    "AttributionModel": ".attribution_model:AttributionModel",
+    "HuggingfaceDecoderOnlyModel": ".decoder_only:HuggingfaceDecoderOnlyModel",
+    "HuggingfaceEncoderDecoderModel": ".encoder_decoder:HuggingfaceEncoderDecoderModel",
+    "HuggingfaceModel": ".huggingface_model:HuggingfaceModel",
+    "get_default_device": "..utils.torch_utils:get_default_device",
+    "ModelConfig": ".model_config:ModelConfig",
+    "register_model_config": ".model_config:register_model_config",
+}
+_lazy_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+#: Supported frameworks -> ``"module:class"`` of their model class.
+_FRAMEWORKS = {"hf_transformers": ".huggingface_model:HuggingfaceModel"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FRAMEWORKS_MAP":  # framework -> model class, as in inseq 0.7
+        return {key: resolve(target, __name__) for key, target in _FRAMEWORKS.items()}
+    return _lazy_getattr(name)
 
 
 def list_supported_frameworks() -> list[str]:
@@ -27,7 +46,7 @@ def list_supported_frameworks() -> list[str]:
         >>> inseq.list_supported_frameworks()
         ['hf_transformers']
     """
-    return list(FRAMEWORKS_MAP)
+    return list(_FRAMEWORKS)
 
 
 def load_model(
@@ -48,22 +67,20 @@ def load_model(
         >>> import inseq
         >>> model = inseq.load_model(inseq.examples.get_example_model_path("toy-gpt2-ioi"), "saliency")  # doctest: +SKIP
     """
-    model = check_load_args(model, attribution_method, framework, list_supported_frameworks(), kwargs)
-    if attribution_method is not None:
-        from ..attr.feat import list_feature_attribution_methods
-        from ..utils.errors import UnknownAttributionMethodError
+    from ..attr.feat import list_feature_attribution_methods
+    from ..utils.errors import UnknownAttributionMethodError
+    from .loading import check_load_args
 
-        if attribution_method not in list_feature_attribution_methods():
-            raise UnknownAttributionMethodError(attribution_method, list_feature_attribution_methods())
-    return FRAMEWORKS_MAP[framework].load(model, attribution_method, **kwargs)
+    model = check_load_args(model, attribution_method, framework, list_supported_frameworks(), kwargs)
+    if attribution_method is not None and attribution_method not in list_feature_attribution_methods():
+        raise UnknownAttributionMethodError(attribution_method, list_feature_attribution_methods())
+    return resolve(_FRAMEWORKS[framework], __name__).load(model, attribution_method, **kwargs)
 
 
 __all__ = [
     "AttributionBatch",
     "AttributionModel",
     "BatchEncoding",
-    "DecoderOnlyAttributionModel",
-    "EncoderDecoderAttributionModel",
     "HuggingfaceDecoderOnlyModel",
     "HuggingfaceEncoderDecoderModel",
     "HuggingfaceModel",

@@ -20,7 +20,6 @@ from transformers import (
 from ..data.batch import BatchEncoding
 from ..utils.checks import check_texts
 from ..utils.import_utils import is_accelerate_available
-from ..utils.torch_utils import get_default_device  # noqa: F401  (re-exported: inseq.models.get_default_device)
 from ..utils.typing import TokenWithId
 from .attribution_model import AttributionModel
 from .loading import FROM_PRETRAINED_KWARGS, check_tokenizer, loader_errors

@@ -11,33 +11,43 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..attr import list_feature_attribution_methods, list_step_functions
-from ..data import list_aggregation_functions, list_aggregators
 from ..utils.errors import InseqError
 from ..utils.options import cli_arg
-from .attribution_model import AttributionModel
-from .huggingface_model import get_default_device
+
+if TYPE_CHECKING:
+    from .attribution_model import AttributionModel
+
+# The option dataclass below is importable without torch (the command line builds its parser from it): the choices
+# and the default device are computed when asked for.
 
 
 def attribution_method_choices() -> list[str]:
     """Identifiers valid for an attribution method option."""
+    from ..attr import list_feature_attribution_methods
+
     return list_feature_attribution_methods()
 
 
 def step_function_choices() -> list[str]:
     """Identifiers valid for a step function option."""
+    from ..attr import list_step_functions
+
     return list_step_functions()
 
 
 def aggregator_choices() -> list[str]:
     """Identifiers valid for an aggregator option (aggregators and aggregation functions)."""
+    from ..data import list_aggregation_functions, list_aggregators
+
     return list(list_aggregators()) + list(list_aggregation_functions())
 
 
 def default_device() -> str:
     """The default device option."""
+    from ..utils.torch_utils import get_default_device
+
     return get_default_device()
 
 
@@ -61,6 +71,7 @@ def load_model_from_args(args: AttributeBaseArgs, error: type[InseqError] = Inse
         >>> model = load_model_from_args(AttributeBaseArgs(model_name_or_path="gpt2"))  # doctest: +SKIP
     """
     from . import load_model
+    from .attribution_model import AttributionModel
 
     if isinstance(args.model_name_or_path, AttributionModel):
         return args.model_name_or_path
@@ -111,7 +122,9 @@ class AttributeBaseArgs:
         help="Feature attribution method to use.",
     )
     device: str = cli_arg(
-        default_factory=default_device, aliases=["--dev"], help="Device for the model (cpu, cuda, cuda:1...)."
+        default_factory=default_device,
+        aliases=["--dev"],
+        help="Device for the model (cpu, cuda, cuda:1...; default: cuda when available, else cpu).",
     )
     attributed_fn: str | None = cli_arg(
         default=None,

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..attr.port import AttentionSite
-from .model_config import ModelConfig
+from .model_config import ModelConfig, check_model_config, is_builtin_config
 
 #: Names of value projections, checked in order on each attention module.
 _VALUE_NAMES = ("v_proj", "value", "v", "v_lin", "c_attn", "query_key_value")
@@ -109,6 +109,10 @@ def _model_name(model: torch.nn.Module) -> str:
 
 def find_layers(root: torch.nn.Module, model: torch.nn.Module, where: str) -> list[torch.nn.Module]:
     """The layer stack of ``root``: the shallowest ``ModuleList`` whose every element holds an attention module."""
+    if where == "decoder":
+        check_model_config(
+            model
+        )  # inseq 0.7's warning for architectures without a configuration (once per structure lookup)
     best: tuple[int, torch.nn.ModuleList] | None = None
     for name, module in root.named_modules():
         if not isinstance(module, torch.nn.ModuleList) or len(module) == 0:
@@ -147,6 +151,7 @@ def attention_sites(
     """The self (``which="self"``) or cross (``"cross"``) attention site of each layer."""
     sites = []
     override = None
+    config = None if is_builtin_config(config) else config  # built-in names describe; inspection finds the modules
     if config is not None:
         override = config.self_attention_module if which == "self" else config.cross_attention_module
     value_names = (config.value_vector,) if config is not None and config.value_vector else _VALUE_NAMES

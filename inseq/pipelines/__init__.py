@@ -10,18 +10,34 @@ Example:
     ... )  # doctest: +SKIP
 """
 
-from .args import AttributeBaseArgs, AttributeExtendedArgs, DatasetRunArgs, LoadDatasetArgs
-from .attribute_dataset import DatasetRunResult, attribute_dataset, split_output
-from .attribution import (
-    PipelineError,
-    aggregate_outputs,
-    aggregate_with_args,
-    attribute_texts,
-    generation_kwargs_for,
-    load_run_model,
-)
-from .manifest import Manifest, run_signature, write_json_atomic
-from .rows import DatasetRow, check_row, load_rows, max_model_positions
+from __future__ import annotations
+
+from ..utils.lazy import lazy_exports
+
+# loaded on first use: the option dataclasses (``inseq.pipelines.args``) import without torch
+_EXPORTS = {
+    "AttributeBaseArgs": ".args:AttributeBaseArgs",
+    "AttributeExtendedArgs": ".args:AttributeExtendedArgs",
+    "DatasetRunArgs": ".args:DatasetRunArgs",
+    "LoadDatasetArgs": ".args:LoadDatasetArgs",
+    "DatasetRunResult": ".attribute_dataset:DatasetRunResult",
+    "attribute_dataset": ".attribute_dataset:attribute_dataset",
+    "split_output": ".attribute_dataset:split_output",
+    "PipelineError": ".attribution:PipelineError",
+    "aggregate_outputs": ".attribution:aggregate_outputs",
+    "aggregate_with_args": ".attribution:aggregate_with_args",
+    "attribute_texts": ".attribution:attribute_texts",
+    "generation_kwargs_for": ".attribution:generation_kwargs_for",
+    "load_run_model": ".attribution:load_run_model",
+    "Manifest": ".manifest:Manifest",
+    "run_signature": ".manifest:run_signature",
+    "write_json_atomic": ".manifest:write_json_atomic",
+    "DatasetRow": ".rows:DatasetRow",
+    "check_row": ".rows:check_row",
+    "load_rows": ".rows:load_rows",
+    "max_model_positions": ".rows:max_model_positions",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "AttributeBaseArgs",

@@ -3,7 +3,7 @@
 :func:`attribute_sources` splits a context into sources (or takes them as a list, or takes the messages of a
 conversation), then scores each source by ablating it (ContextCite's random ablations and LASSO surrogate, or exact
 leave-one-out), by attention, or with any token-level attribution method summed over the source's tokens. Every
-forward runs on the engine's one forward path, batched, with the prefix shared by every ablation run once. The result
+forward runs on the engine's one forward path, batched, with the prefixes the ablations share run once. The result
 (:class:`SourceAttributionOutput`) shows the context coloured by score, rescores any part of the response without new
 forwards, evaluates itself (LDS and top-k drop, each next to a random control), and saves as JSON.
 
@@ -15,19 +15,23 @@ Example:
     >>> out.to_dataframe()  # doctest: +SKIP
 """
 
-from ..utils.features import MODEL_FEATURES
-from .attribute import DEFAULT_TEMPLATE, attribute_sources
-from .output import SourceAttributionOutput, load_source_attributions
-from .split import SOURCE_TYPES, Source, split_sources
+from __future__ import annotations
 
-MODEL_FEATURES.register("attribute_sources", attribute_sources, overwrite=True)
+from ..utils.lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "SOURCE_TYPES",
-    "Source",
-    "SourceAttributionOutput",
-    "attribute_sources",
-    "load_source_attributions",
-    "split_sources",
-]
+# loaded on first use: the option dataclass (``inseq.sources.args``) imports without torch
+_EXPORTS = {
+    "AttributeSourcesArgs": ".args:AttributeSourcesArgs",
+    "DEFAULT_TEMPLATE": ".args:DEFAULT_TEMPLATE",
+    "SOURCE_TYPES": ".split:SOURCE_TYPES",
+    "Source": ".split:Source",
+    "split_sources": ".split:split_sources",
+    "SourceAttributionOutput": ".output:SourceAttributionOutput",
+    "load_source_attributions": ".output:load_source_attributions",
+    "attribute_sources": ".attribute:attribute_sources",
+    "run_attribute_sources": ".attribute:run_attribute_sources",
+    "evaluate_sources": ".evaluation:evaluate_sources",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

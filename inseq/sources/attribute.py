@@ -8,6 +8,7 @@ from typing import Any
 
 from ..utils.checks import check_int
 from ..utils.errors import InputTooLongError, InvalidArgumentError
+from ..utils.features import MODEL_FEATURES
 from .args import DEFAULT_TEMPLATE
 from .methods import SOURCE_METHODS, ablation_scores, leave_one_out_scores, token_method_scores, token_source_shares
 from .output import SourceAttributionOutput
@@ -324,3 +325,6 @@ def run_attribute_sources(args: Any) -> SourceAttributionOutput:
 
         atomic_write_text(args.viz_path, html_page(out._repr_html_(), title="inseq source attribution"))
     return out
+
+
+MODEL_FEATURES.register("attribute_sources", attribute_sources, overwrite=True)  # model.attribute_sources(...)

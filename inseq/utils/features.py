@@ -22,7 +22,7 @@ from .registry import Registry
 #: Entry points of features callable as model methods, by name.
 MODEL_FEATURES: Registry[Callable[..., Any]] = Registry("model feature")
 #: The package registering each built-in feature, imported on first use (names only: no import edge).
-FEATURE_PACKAGES = {"evaluate": "inseq.evaluate", "attribute_sources": "inseq.sources"}
+FEATURE_PACKAGES = {"evaluate": "inseq.evaluate", "attribute_sources": "inseq.sources.attribute"}
 
 
 def call_model_feature(name: str, model: Any, *args: Any, **kwargs: Any) -> Any:

@@ -65,3 +65,39 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         """``(identifier, object)`` pairs in registration order."""
         return list(self._items.items())
+
+
+def available_classes(cls: type | Registry) -> list[str]:
+    """Identifiers of what a registry holds, or the names of the concrete subclasses of a class (inseq 0.7 helper).
+
+    For a class, its subclasses (recursively) that are not abstract are listed by their registered identifier when
+    they declare one (``method_name``, ``aggregator_name``, ``aggregation_function_name``), else by class name.
+
+    Example:
+        >>> reg = Registry[int]("number")
+        >>> reg.register("one", 1)
+        >>> available_classes(reg)
+        ['one']
+    """
+    import inspect
+
+    if isinstance(cls, Registry):
+        return cls.keys()
+    found: list[str] = []
+    stack = list(cls.__subclasses__())
+    while stack:
+        sub = stack.pop(0)
+        stack.extend(sub.__subclasses__())
+        if inspect.isabstract(sub):
+            continue
+        ident = next(
+            (
+                getattr(sub, a)
+                for a in ("method_name", "aggregator_name", "aggregation_function_name")
+                if a in vars(sub)
+            ),
+            sub.__name__,
+        )
+        if ident not in found:
+            found.append(ident)
+    return found

@@ -3,7 +3,8 @@
 Ranks (a package may import only packages of a strictly lower rank, at module level or lazily inside a function):
 
     utils (leaf) < viz < data < attr < models < offline kits (testing, examples) < features (context, evaluate,
-    pipelines) < features built on features (sources, faithfulness) < face (inseq/__init__.py, explain) < entry points (commands, demo)
+    pipelines) < features built on features (sources) < face (inseq/__init__.py, explain) < entry points (commands,
+    demo)
 
 ``viz`` draws data only: it may name ``inseq.data`` types under ``TYPE_CHECKING`` (the single allowed exception);
 the one real edge between them is ``data`` -> ``viz``, lazily inside ``show()``.
@@ -29,7 +30,6 @@ RANKS = {
     "pipelines": 5,
     "testing": 4.5,
     "examples": 4.5,
-    "faithfulness": 5.5,  # inseq 0.7-era path of the agreement report, a shim over inseq.evaluate
     "sources": 5.5,  # source attribution: its faithfulness metrics live in inseq.evaluate
     "__init__": 6,
     "commands": 7,

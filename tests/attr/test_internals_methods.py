@@ -242,11 +242,16 @@ def test_value_zeroing_errors(models) -> None:
         model.attribute(DEC_INPUTS[:1], DEC_TARGETS[:1], method="value_zeroing", similarity_metric="dot")
     with pytest.raises(ValueError, match="out of range"):
         model.attribute(DEC_INPUTS[:1], DEC_TARGETS[:1], method="value_zeroing", decoder_zeroed_units_indices=99)
-    inseq.register_model_config(
-        "GPT2LMHeadModel", {"self_attention_module": "attn", "value_vector": "missing_proj"}, allow_partial=True
-    )
+    builtin = MODEL_CONFIGS["GPT2LMHeadModel"]
+    with pytest.warns(UserWarning, match="Overwriting the model configuration of 'GPT2LMHeadModel'"):
+        inseq.register_model_config(
+            "GPT2LMHeadModel",
+            {"self_attention_module": "attn", "value_vector": "missing_proj"},
+            allow_partial=True,
+            overwrite=True,
+        )
     try:
         with pytest.raises(RuntimeError, match="GPT2LMHeadModel"):
             model.attribute(DEC_INPUTS[:1], DEC_TARGETS[:1], method="value_zeroing", show_progress=False)
     finally:
-        MODEL_CONFIGS._items.pop("GPT2LMHeadModel", None)
+        MODEL_CONFIGS["GPT2LMHeadModel"] = builtin

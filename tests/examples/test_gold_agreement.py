@@ -1,7 +1,7 @@
 """Agreement of attribution methods with the known gold tokens of the toy models, measured with the inseq engine.
 
 * Translation (issue #7): every target word of the toy Vesk -> Tolu task translates exactly one known source word.
-  The alignment error (1 - top-1 agreement, :func:`inseq.faithfulness.translation_agreement` on 50 held-in
+  The alignment error (1 - top-1 agreement, :func:`inseq.evaluate.agreement.translation_agreement` on 50 held-in
   sentences) must stay at most 0.2 for the gradient methods.
 * Key-value retrieval (issue #14): in ``"Pairs: Mary cup John hat Tom key. John"`` -> ``" hat."`` the answer is
   determined by one earlier token, the stored value. The best gradient method must find it in at least 95% of the
@@ -18,9 +18,8 @@ import pytest
 import torch
 
 import inseq
-from inseq.evaluate.agreement import causal_agreement
+from inseq.evaluate.agreement import causal_agreement, translation_agreement
 from inseq.examples import get_example_model_path
-from inseq.faithfulness import translation_agreement
 
 MAX_ALIGNMENT_ERROR = 0.2
 SIZE = 50

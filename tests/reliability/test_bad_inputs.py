@@ -27,10 +27,10 @@ import inseq
 from inseq.attr.feat import register_attribution_method
 from inseq.commands.attribute_context import attribute_context
 from inseq.commands.base import CommandError
-from inseq.commands.validation import check_cli_options, clean_run_temps, read_manifest
 from inseq.data import schema
 from inseq.data.aggregation_functions import register_aggregation_function
 from inseq.data.files import clean_stale_temps
+from inseq.pipelines.validation import clean_run_temps, read_manifest
 from inseq.utils.errors import (
     AttributionFileError,
     DegenerateResultError,
@@ -40,6 +40,7 @@ from inseq.utils.errors import (
     InvalidArgumentTypeError,
     ModelLoadError,
 )
+from inseq.utils.options import check_cli_options
 
 FOREIGN = ("torch", "transformers", "numpy", "huggingface_hub", "safetensors")
 BARE = (KeyError, IndexError, AttributeError, RecursionError)

@@ -6,7 +6,6 @@ perturbed-forward kernel), ``internals`` (attention weights, value zeroing) and 
 this package registers every method.
 """
 
-from .attribution_utils import extract_args, join_token_ids
 from .base import (
     METHODS,
     DummyAttribution,
@@ -33,11 +32,6 @@ from .path import (
 )
 from .perturbation import LimeAttribution, OcclusionAttribution, PerturbationAttribution, ReagentAttribution
 
-#: inseq 0.7 names of the family bases (compatibility aliases).
-GradientAttributionRegistry = GradientAttribution
-InternalsAttributionRegistry = InternalsAttribution
-PerturbationAttributionRegistry = PerturbationAttribution
-
 __all__ = [
     "METHODS",
     "AttentionWeightsAttribution",
@@ -49,12 +43,10 @@ __all__ = [
     "DummyAttribution",
     "FeatureAttribution",
     "GradientAttribution",
-    "GradientAttributionRegistry",
     "GradientShapAttribution",
     "InputXGradientAttribution",
     "IntegratedGradientsAttribution",
     "InternalsAttribution",
-    "InternalsAttributionRegistry",
     "LayerDeepLiftAttribution",
     "LayerGradientXActivationAttribution",
     "LayerIntegratedGradientsAttribution",
@@ -62,13 +54,10 @@ __all__ = [
     "MethodResult",
     "OcclusionAttribution",
     "PerturbationAttribution",
-    "PerturbationAttributionRegistry",
     "ReagentAttribution",
     "SaliencyAttribution",
     "SequentialIntegratedGradientsAttribution",
     "ValueZeroingAttribution",
-    "extract_args",
-    "join_token_ids",
     "list_feature_attribution_methods",
     "register_attribution_method",
 ]
