@@ -90,6 +90,8 @@ def public_names(module: Any) -> list[str]:
 
 def kind_of(obj: Any) -> str:
     """The section an object goes to: ``"exception"``, ``"class"``, ``"function"`` or ``"data"``."""
+    if inspect.isclass(obj) and obj.__module__ == "builtins" and not issubclass(obj, BaseException):
+        return "data"  # a type alias of a built-in (``ModelIdentifier = str``)
     if inspect.isclass(obj):
         return "exception" if issubclass(obj, BaseException) else "class"
     if inspect.isfunction(obj) or inspect.isbuiltin(obj) or inspect.ismethod(obj):

@@ -93,6 +93,11 @@ class AttributionModelPort(Protocol):
         torch_module: The underlying ``torch.nn.Module`` (frozen while attributing; hooks go here).
         special_tokens_ids: Ids of the tokenizer's special tokens.
         info: Names and classes of the model and tokenizer, stored in outputs.
+
+    Example:
+        >>> model = inseq.load_model(tiny_gpt2_path, "saliency")  # doctest: +SKIP
+        >>> isinstance(model, AttributionModelPort)  # the adapters implement the port  # doctest: +SKIP
+        True
     """
 
     device: str

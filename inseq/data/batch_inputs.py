@@ -47,6 +47,11 @@ def get_batch_from_inputs(
 
     Raises:
         TypeError: for inputs of another type.
+
+    Example:
+        >>> batch = get_batch_from_inputs(model, ["Hello world"])  # model = inseq.load_model(...)  # doctest: +SKIP
+        >>> batch.input_ids.shape  # doctest: +SKIP
+        torch.Size([1, 2])
     """
     if isinstance(inputs, Batch):
         return inputs

@@ -467,6 +467,11 @@ def json_advanced_dump(obj: Any, fp: Any, compression: bool = False, **kwargs: A
 
     Raises:
         ValueError: when the arguments are swapped (a path given as the object).
+
+    Example:
+        >>> json_advanced_dump({"ids": np.arange(3)}, "ids.json")  # doctest: +SKIP
+        >>> json_advanced_load("ids.json")["ids"].tolist()  # doctest: +SKIP
+        [0, 1, 2]
     """
     if isinstance(obj, str | PathLike) and not (isinstance(fp, str | PathLike) or hasattr(fp, "write")):
         raise ValueError("dump arguments are in the wrong order: give the data to serialize before the file.")
@@ -475,19 +480,7 @@ def json_advanced_dump(obj: Any, fp: Any, compression: bool = False, **kwargs: A
         fp.write(data)
         return
     raw = data if isinstance(data, bytes) else data.encode("utf-8")
-    path = Path(fp)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(fp, lambda handle: handle.write(raw))
 
 
 def json_advanced_loads(
@@ -507,6 +500,10 @@ def json_advanced_loads(
 
     Raises:
         ValueError: for a class outside the allow-list or malformed data.
+
+    Example:
+        >>> json_advanced_loads(json_advanced_dumps({"ids": np.arange(3)}))["ids"].tolist()
+        [0, 1, 2]
     """
     from collections import OrderedDict
     from functools import partial

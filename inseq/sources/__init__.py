@@ -34,4 +34,15 @@ _EXPORTS = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AttributeSourcesArgs",
+    "DEFAULT_TEMPLATE",
+    "SOURCE_TYPES",
+    "Source",
+    "SourceAttributionOutput",
+    "attribute_sources",
+    "evaluate_sources",
+    "load_source_attributions",
+    "run_attribute_sources",
+    "split_sources",
+]

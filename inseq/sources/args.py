@@ -24,7 +24,13 @@ def _method_choices() -> list[str]:
 
 @dataclass
 class AttributeSourcesArgs:
-    """Model, context, response and method of a source attribution, plus what to do with the result."""
+    """Model, context, response and method of a source attribution, plus what to do with the result.
+
+    Example:
+        >>> args = AttributeSourcesArgs(model_name_or_path="gpt2", context="A. B.", query="Which?")
+        >>> args.method
+        'ablation'
+    """
 
     model_name_or_path: Any = cli_arg(
         default=None, aliases=["-m"], required=True, help="Model id on the HuggingFace Hub or local model folder."

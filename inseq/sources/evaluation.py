@@ -46,6 +46,10 @@ def evaluate_sources(
 
     Returns:
         A :class:`~inseq.evaluate.output.FaithfulnessOutput` with one record per metric (``topk_drop@k`` per ``k``).
+
+    Example:
+        >>> out = model.attribute_sources("Paris is in France. Rome is in Italy.", "Where is Rome?")  # doctest: +SKIP
+        >>> evaluate_sources(out, metrics=["lds"])["lds"]  # doctest: +SKIP
     """
     ids = [metrics] if isinstance(metrics, str) else list(metrics)
     if not ids:

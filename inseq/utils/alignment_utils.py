@@ -118,6 +118,11 @@ def get_adjusted_alignments(
     Raises:
         MissingAlignmentsError: for ``"auto"`` (an aligner model from the Hub is needed).
         ValueError: for a pair outside the tokens.
+
+    Example:
+        >>> pairs = [(0, 0), (2, 1)]
+        >>> get_adjusted_alignments(pairs, target_tokens=["a", "b", "c"], contrast_tokens=["a", "c"], fill_missing=True)
+        [(0, 0), (1, 0), (2, 1)]
     """
     if isinstance(alignments, str):
         raise MissingAlignmentsError(

@@ -63,6 +63,13 @@ def cache_results(fn: Callable[..., T]) -> Callable[..., T]:
 
     Raises:
         TypeError: when the result is not JSON-representable (it is not cached: no pickle is ever written).
+
+    Example:
+        >>> @cache_results
+        ... def squares(n):
+        ...     return [i * i for i in range(n)]
+        >>> squares("cache", "squares.json", 3)  # computed, then read from cache/squares.json  # doctest: +SKIP
+        [0, 1, 4]
     """
 
     @functools.wraps(fn)

@@ -85,6 +85,11 @@ def get_contrast_inputs(
     Raises:
         ValueError: when contrastive inputs are given but ``args`` holds no contrastive results (the step function was
             called outside an attribution with ``contrast_targets`` / ``contrast_sources``).
+
+    Example:
+        >>> def contrast_prob(args, contrast_targets=None, **kwargs):
+        ...     contrast = get_contrast_inputs(args, contrast_targets, return_contrastive_target_ids=True)
+        ...     return contrast.target_ids  # ids the engine computed for the contrastive forward
     """
     wanted = contrast_sources is not None or contrast_targets is not None
     has = getattr(args, "contrast_target_ids", None) is not None or getattr(args, "contrast_logits", None) is not None

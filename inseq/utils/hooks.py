@@ -80,6 +80,10 @@ def get_post_variable_assignment_hook(
 
     Raises:
         ValueError: when ``type(module).<fname>`` never assigns ``varname``.
+
+    Example:
+        >>> hook = get_post_variable_assignment_hook(block, "attn_output", hook_fn=record)  # doctest: +SKIP
+        >>> handle = block.register_forward_pre_hook(hook)  # record(frame) sees attn_output  # doctest: +SKIP
     """
     end = get_last_variable_assignment_position(module, varname, fname)
     if end is None:

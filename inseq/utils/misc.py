@@ -306,7 +306,12 @@ def gzip_compress(data: str | bytes, compresslevel: int = 5) -> bytes:
 
 
 def gzip_decompress(data: bytes) -> bytes:
-    """Inverse of :func:`gzip_compress`."""
+    """Inverse of :func:`gzip_compress`.
+
+    Example:
+        >>> gzip_decompress(gzip_compress(b"abc"))
+        b'abc'
+    """
     return gzip.decompress(data)
 
 
@@ -379,6 +384,10 @@ def bin_str_to_ndarray(data: str, order: str | None, shape: Sequence[int], dtype
 
     Raises:
         ValueError: for a string without a ``b64:`` / ``b64.gz:`` prefix or holding the wrong number of bytes.
+
+    Example:
+        >>> bin_str_to_ndarray(ndarray_to_bin_str(np.arange(2.0)), "C", (2,), "float64").tolist()
+        [0.0, 1.0]
     """
     prefix, _, payload = data.partition(":")
     if prefix not in ("b64", "b64.gz"):

@@ -373,7 +373,12 @@ def convert_to_safetensor(tensor: torch.Tensor, scores_precision: str = "float32
 
 
 def convert_from_safetensor(safetensor: bytes) -> torch.Tensor:
-    """Read back a tensor written by :func:`convert_to_safetensor` (as float32)."""
+    """Read back a tensor written by :func:`convert_to_safetensor` (as float32).
+
+    Example:
+        >>> convert_from_safetensor(convert_to_safetensor(torch.ones(2))).tolist()
+        [1.0, 1.0]
+    """
     from safetensors.torch import load
 
     tensors = load(safetensor)
