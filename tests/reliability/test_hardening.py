@@ -1,0 +1,67 @@
+"""The last raw and silent answers (issue 23, items 1-7): each bad input is refused where it enters, by name and value.
+
+Every test here failed on the code before the issue: a raw Python error from deep inside, a silent wrong answer, a
+skipped row for a bug, or memory growing by a gzip bomb's inflated size.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import inseq
+from inseq.utils.errors import InvalidArgumentError, InvalidArgumentTypeError
+
+
+@pytest.fixture(scope="module")
+def gpt2(tiny_gpt2_path) -> inseq.AttributionModel:
+    return inseq.load_model(str(tiny_gpt2_path), "saliency")
+
+
+@pytest.fixture(scope="module")
+def gpt2_out(gpt2):
+    return gpt2.attribute("the cat", generation_args={"max_new_tokens": 2}, show_progress=False)
+
+
+# ------------------------------------------------------------------------------------------- 1. evaluate() options
+
+
+@pytest.mark.parametrize(
+    ("options", "exc", "message"),
+    [
+        ({"fractions": [2.0]}, InvalidArgumentError, "fractions[0] must be a finite number > 0.0 <= 1.0, got 2.0."),
+        ({"fractions": [-1.0]}, InvalidArgumentError, "fractions[0] must be a finite number > 0.0 <= 1.0, got -1.0."),
+        (
+            {"fractions": [0.1, 0.0]},
+            InvalidArgumentError,
+            "fractions[1] must be a finite number > 0.0 <= 1.0, got 0.0",
+        ),
+        ({"fractions": [float("nan")]}, InvalidArgumentError, "fractions[0] must be a finite number > 0.0 <= 1.0"),
+        ({"fractions": "0.1"}, InvalidArgumentTypeError, "fractions must be a list of numbers in (0, 1]"),
+        ({"fractions": 0.1}, InvalidArgumentTypeError, "got 0.1 (float)"),
+        (
+            {"fractions": ["0.1"]},
+            InvalidArgumentTypeError,
+            "fractions[0] must be a finite number > 0.0 <= 1.0, got '0.1'",
+        ),
+        ({"fractions": []}, InvalidArgumentError, "fractions must hold at least one number in (0, 1], got []."),
+        ({"curve_steps": 0}, InvalidArgumentError, "curve_steps must be an int >= 1, got 0."),
+        ({"soft_samples": 0}, InvalidArgumentError, "soft_samples must be an int >= 1, got 0."),
+        ({"soft_samples": 2.0}, InvalidArgumentTypeError, "soft_samples must be an int >= 1, got 2.0 (float)."),
+        ({"batch_size": 0}, InvalidArgumentError, "batch_size must be an int >= 1 or None, got 0."),
+        ({"batch_size": "2"}, InvalidArgumentTypeError, "batch_size must be an int >= 1 or None, got '2' (str)."),
+        ({"random_seeds": True}, InvalidArgumentTypeError, "random_seeds must be an int >= 0, got True (bool)."),
+        ({"random_seeds": -1}, InvalidArgumentError, "random_seeds must be an int >= 0, got -1."),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else "",
+)
+def test_evaluate_refuses_bad_numeric_options(gpt2, gpt2_out, options, exc, message):
+    with pytest.raises(exc) as info:
+        gpt2.evaluate(gpt2_out, ["comprehensiveness"], **options)
+    assert message in str(info.value)
+
+
+def test_evaluate_valid_edge_options_still_run(gpt2, gpt2_out):
+    res = gpt2.evaluate(
+        gpt2_out, ["comprehensiveness", "soft_comprehensiveness"], fractions=(1.0,), soft_samples=1, random_seeds=0
+    )
+    assert res.summary()["value"].notna().all()
