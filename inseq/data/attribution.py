@@ -396,7 +396,9 @@ class FeatureAttributionSequenceOutput(TensorWrapper, AggregableMixin):
             >>> html = seq.show(display=False, return_html=True)  # doctest: +SKIP
         """
         from ..viz import show_attributions, show_granular_attributions
+        from ..viz.validation import check_view_dims
 
+        check_view_dims(show_dim, slice_dims, max_show_size)
         attr = self.aggregate(aggregator, **kwargs) if do_aggregation else self
         if return_figure:
             if return_html:
@@ -801,7 +803,9 @@ class FeatureAttributionOutput:
             >>> html = out.show(display=False, return_html=True)  # doctest: +SKIP
         """
         from ..viz import show_attributions, show_granular_attributions
+        from ..viz.validation import check_view_dims
 
+        check_view_dims(show_dim, slice_dims, max_show_size)
         seqs = [s.aggregate(aggregator, **kwargs) if do_aggregation else s for s in self.sequence_attributions]
         if return_figure:
             if return_html:

@@ -65,3 +65,33 @@ def test_evaluate_valid_edge_options_still_run(gpt2, gpt2_out):
         gpt2_out, ["comprehensiveness", "soft_comprehensiveness"], fractions=(1.0,), soft_samples=1, random_seeds=0
     )
     assert res.summary()["value"].notna().all()
+
+
+# ------------------------------------------------------------------------------------------------ 2. show() dims
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"slice_dims": "x"}, InvalidArgumentTypeError, "show(): slice_dims must be a dict"),
+        ({"slice_dims": [(0, 1)]}, InvalidArgumentTypeError, "got [(0, 1)] (list)"),
+        ({"slice_dims": {2: "0:3"}}, InvalidArgumentTypeError, "show(): slice_dims[2] must be a (start, end) pair"),
+        ({"slice_dims": {2: (0, 1.5)}}, InvalidArgumentTypeError, "got (0, 1.5) (tuple)"),
+        ({"slice_dims": {2.5: (0, 1)}}, InvalidArgumentTypeError, "show(): slice_dims keys must be dimension"),
+        ({"slice_dims": {2: (3, 1)}}, InvalidArgumentError, "show(): slice_dims[2]=(3, 1) must satisfy 0 <= start"),
+        ({"show_dim": 1.5}, InvalidArgumentTypeError, "show(): show_dim must be a dimension index (int)"),
+        ({"max_show_size": 0}, InvalidArgumentError, "show(): max_show_size must be an int >= 1 or None, got 0."),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else "",
+)
+@pytest.mark.parametrize("target", ["output", "sequence", "granular"])
+def test_show_refuses_bad_dimension_arguments(gpt2_out, kwargs, exc, message, target):
+    shown = {"output": gpt2_out.show, "sequence": gpt2_out[0].show, "granular": gpt2_out.show_granular}[target]
+    with pytest.raises(exc) as info:
+        shown(display=False, return_html=True, **kwargs)
+    assert message in str(info.value)
+
+
+def test_show_valid_slice_dims_still_render(gpt2_out):
+    html = gpt2_out.show(display=False, return_html=True, slice_dims={0: (0, 1)}, show_dim=None)
+    assert "<table" in html or "<div" in html
