@@ -285,7 +285,7 @@ def _attributed_fn(out, attributed_fn, attributed_fn_args) -> tuple[Any, Callabl
                 "attributed_fn= (a step function id or callable) to evaluate()."
             )
         attributed_fn = match[0]
-    fn = get_step_function(attributed_fn)
+    fn = get_step_function(attributed_fn, "evaluate(): attributed_fn")
     if is_contrastive_step_function(fn):
         raise ValueError(
             f"The attributed function {attributed_fn!r} compares with contrastive inputs, which the output does not "

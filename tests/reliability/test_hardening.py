@@ -95,3 +95,83 @@ def test_show_refuses_bad_dimension_arguments(gpt2_out, kwargs, exc, message, ta
 def test_show_valid_slice_dims_still_render(gpt2_out):
     html = gpt2_out.show(display=False, return_html=True, slice_dims={0: (0, 1)}, show_dim=None)
     assert "<table" in html or "<div" in html
+
+
+# ---------------------------------------------------------------------------------- 3. signatures checked at entry
+
+
+def _no_params():
+    return 0
+
+
+def test_attribute_refuses_attributed_fn_without_a_positional_parameter(gpt2):
+    with pytest.raises(InvalidArgumentTypeError) as info:
+        gpt2.attribute("the cat", attributed_fn=_no_params, generation_args={"max_new_tokens": 1}, show_progress=False)
+    msg = str(info.value)
+    assert "attribute(): attributed_fn '_no_params' has the signature ()" in msg
+    assert "expected fn(args: StepFunctionArgs, **kwargs) -> Tensor" in msg
+
+
+def test_attribute_refuses_a_callable_object_without_a_positional_parameter(gpt2):
+    class Scorer:
+        def __call__(self):
+            return 0
+
+    with pytest.raises(
+        InvalidArgumentTypeError, match=r"attribute\(\): attributed_fn 'Scorer' has the signature \(\)"
+    ):
+        gpt2.attribute("the cat", attributed_fn=Scorer(), generation_args={"max_new_tokens": 1}, show_progress=False)
+
+
+def test_evaluate_refuses_attributed_fn_without_a_positional_parameter(gpt2, gpt2_out):
+    with pytest.raises(InvalidArgumentTypeError, match=r"evaluate\(\): attributed_fn '_no_params' has the signature"):
+        gpt2.evaluate(gpt2_out, ["comprehensiveness"], attributed_fn=_no_params)
+
+
+def test_register_step_function_refuses_a_function_without_a_positional_parameter():
+    with pytest.raises(InvalidArgumentTypeError) as info:
+        inseq.register_step_function(lambda: 0, "issue23_no_params", overwrite=True)
+    msg = str(info.value)
+    assert (
+        "register_step_function(): the step function for 'issue23_no_params', '<lambda>' has the signature ()" in msg
+    )
+    assert "issue23_no_params" not in inseq.list_step_functions()
+
+
+def test_custom_step_function_with_keywords_still_runs(gpt2):
+    def top_logit(args, scale: float = 1.0):
+        return args.logits.max(-1).values * scale
+
+    inseq.register_step_function(top_logit, "issue23_top_logit", overwrite=True)
+    out = gpt2.attribute(
+        "the cat",
+        step_scores=["issue23_top_logit"],
+        scale=2.0,
+        generation_args={"max_new_tokens": 1},
+        show_progress=False,
+    )
+    assert out[0].step_scores["issue23_top_logit"].shape[0] == 1
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda scores: scores.sum(-1), lambda: 0, lambda *, scores, dim: scores.sum(dim)],
+    ids=["one-positional", "none", "keyword-only"],
+)
+def test_register_aggregation_function_refuses_a_wrong_signature(fn):
+    from inseq.data.aggregation_functions import list_aggregation_functions, register_aggregation_function
+
+    with pytest.raises(InvalidArgumentTypeError) as info:
+        register_aggregation_function(fn, "issue23_bad_agg", overwrite=True)
+    msg = str(info.value)
+    assert "register_aggregation_function(): the aggregation function for 'issue23_bad_agg', '<lambda>'" in msg
+    assert "expected fn(scores: Tensor, dim: int, **kwargs) -> Tensor" in msg
+    assert "issue23_bad_agg" not in list_aggregation_functions()
+
+
+def test_registered_aggregation_function_without_kwargs_gets_only_its_keywords(gpt2_out):
+    from inseq.data.aggregation_functions import register_aggregation_function
+
+    register_aggregation_function(lambda scores, dim: scores.sum(dim), "issue23_plain_sum", overwrite=True)
+    agg = gpt2_out[0].aggregate("scores", aggregate_fn="issue23_plain_sum", vnorm_ord=1)
+    assert agg.source_attributions is not None or agg.target_attributions is not None
