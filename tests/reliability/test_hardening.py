@@ -175,3 +175,43 @@ def test_registered_aggregation_function_without_kwargs_gets_only_its_keywords(g
     register_aggregation_function(lambda scores, dim: scores.sum(dim), "issue23_plain_sum", overwrite=True)
     agg = gpt2_out[0].aggregate("scores", aggregate_fn="issue23_plain_sum", vnorm_ord=1)
     assert agg.source_attributions is not None or agg.target_attributions is not None
+
+
+# ------------------------------------------------------------------------------------------------ 4. load dtypes
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"model_kwargs": {"torch_dtype": "float77"}}, InvalidArgumentError, "model_kwargs['torch_dtype']='float77'"),
+        ({"model_kwargs": {"dtype": "float77"}}, InvalidArgumentError, "model_kwargs['dtype']='float77'"),
+        ({"torch_dtype": "float77"}, InvalidArgumentError, "load_model(): torch_dtype='float77' is not a torch dtype"),
+        ({"model_kwargs": {"dtype": "int8"}}, InvalidArgumentError, "model_kwargs['dtype']='int8' is not a floating"),
+        ({"model_kwargs": {"dtype": 16}}, InvalidArgumentTypeError, "Got 16 (int)."),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else "",
+)
+def test_load_model_names_a_bad_dtype_and_lists_the_valid_ones(tiny_gpt2_path, kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        inseq.load_model(str(tiny_gpt2_path), "saliency", **kwargs)
+    msg = str(info.value)
+    assert message in msg
+    assert "valid: 'auto', 'float32', 'float16', 'bfloat16', 'float64'" in msg
+    assert "complete transformers model" not in msg
+
+
+def test_load_model_valid_dtype_still_loads(tiny_gpt2_path):
+    import torch
+
+    model = inseq.load_model(str(tiny_gpt2_path), "saliency", model_kwargs={"dtype": "bfloat16"})
+    assert model.model.dtype == torch.bfloat16
+
+
+def test_loader_dtype_error_is_not_blamed_on_the_folder(tmp_path):
+    from inseq.models.loading import likely_cause
+
+    err = ValueError("GPT2LMHeadModel cannot be instantiated under `dtype=torch.float8_e4m3fn`")
+    assert (
+        likely_cause(str(tmp_path), err)
+        == "the dtype option (torch_dtype / dtype) is not one the model can be loaded in"
+    )
