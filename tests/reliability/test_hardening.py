@@ -215,3 +215,79 @@ def test_loader_dtype_error_is_not_blamed_on_the_folder(tmp_path):
         likely_cause(str(tmp_path), err)
         == "the dtype option (torch_dtype / dtype) is not one the model can be loaded in"
     )
+
+
+# ------------------------------------------------------------------------------- 5. dataset run: which errors skip
+
+
+def _dataset(tmp_path, lines: list[str]):
+    from inseq.pipelines import LoadDatasetArgs
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return LoadDatasetArgs(dataset_name=str(data), input_text_field="text")
+
+
+def _run_args(gpt2):
+    from inseq.pipelines import AttributeExtendedArgs
+
+    return AttributeExtendedArgs(
+        model_name_or_path=gpt2, device="cpu", generation_kwargs={"max_new_tokens": 1}, batch_size=2
+    )
+
+
+def _failing_on(monkeypatch, word: str, error: Exception) -> None:
+    import importlib
+
+    module = importlib.import_module("inseq.pipelines.attribute_dataset")
+    real = module.attribute_texts
+
+    def attribute_texts(model, texts, *args, **kwargs):
+        if any(word in t for t in texts):
+            raise error
+        return real(model, texts, *args, **kwargs)
+
+    monkeypatch.setattr(module, "attribute_texts", attribute_texts)
+
+
+def test_dataset_run_stops_on_an_error_that_is_not_the_rows_fault(gpt2, tmp_path, monkeypatch):
+    from inseq.pipelines import DatasetRunArgs, Manifest, attribute_dataset
+
+    _failing_on(monkeypatch, "boom", RuntimeError("CUDA error: an illegal memory access was encountered"))
+    dataset = _dataset(tmp_path, ['{"text": "the cat"}', '{"text": "a dog"}', '{"text": "boom now"}'])
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        attribute_dataset(
+            _run_args(gpt2), dataset, DatasetRunArgs(output_dir=str(tmp_path / "run")), show_progress=False
+        )
+    manifest = Manifest.load(tmp_path / "run")
+    assert sorted(manifest.done) == [0, 1] and manifest.skipped == {} and not manifest.finished
+
+
+def test_dataset_run_skips_a_row_whose_input_is_refused(gpt2, tmp_path, monkeypatch):
+    from inseq.pipelines import attribute_dataset
+    from inseq.utils.errors import InputTooLongError
+
+    _failing_on(monkeypatch, "long", InputTooLongError("input_texts[0] has 900 tokens, the model has 64 positions"))
+    dataset = _dataset(tmp_path, ['{"text": "the cat"}', '{"text": "too long"}', '{"text": "bad \\ud800 x"}'])
+    result = attribute_dataset(_run_args(gpt2), dataset, show_progress=False)
+    assert result.done == 1 and sorted(result.skipped) == [1, 2]
+    assert result.skipped[1] == (
+        "attribution failed: InputTooLongError: input_texts[0] has 900 tokens, the model has 64 positions"
+    )
+    assert result.skipped[2].startswith("input text contains the character '\\ud800' at index 4")
+
+
+def test_dataset_cli_where_every_row_is_skipped_exits_non_zero(tiny_gpt2_path, tmp_path, capsys):
+    from inseq.commands.cli import main
+
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "unclosed\n', encoding="utf-8")
+    code = main(["attribute-dataset", "-m", str(tiny_gpt2_path), "-d", str(data), "-in", "text", "--hide"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (
+        "inseq attribute-dataset: error: every row was skipped (1 of 1 rows): nothing was attributed." in captured.err
+    )
+    assert (
+        "0/1 rows attributed" in captured.out and "skipped row 0 (line 1 of data.jsonl): invalid JSON" in captured.out
+    )
