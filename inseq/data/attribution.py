@@ -764,15 +764,21 @@ class FeatureAttributionOutput:
         )
 
     @staticmethod
-    def load(path: str | PathLike, decompress: bool = False) -> FeatureAttributionOutput:
+    def load(
+        path: str | PathLike, decompress: bool = False, max_inflated_bytes: int | None = None
+    ) -> FeatureAttributionOutput:
         """Load a file written by :meth:`save` (or by inseq 0.7); see :func:`inseq.data.serialization.load_attributions`.
+
+        A gzip file is refused once it inflates past ``max_inflated_bytes`` (default ``$INSEQ_MAX_INFLATED_BYTES``,
+        else 256 MiB).
 
         Example:
             >>> out = FeatureAttributionOutput.load("attributions.json")  # doctest: +SKIP
+            >>> big = FeatureAttributionOutput.load("big.json.gz", max_inflated_bytes=2 << 30)  # doctest: +SKIP
         """
         from .serialization import load_attributions
 
-        return load_attributions(path, decompress=decompress)
+        return load_attributions(path, decompress=decompress, max_inflated_bytes=max_inflated_bytes)
 
     def aggregate(self, aggregator: AggregatorSpec = None, **kwargs: Any) -> FeatureAttributionOutput:
         """Aggregate every sequence (see :meth:`FeatureAttributionSequenceOutput.aggregate`); returns a new output."""

@@ -291,3 +291,112 @@ def test_dataset_cli_where_every_row_is_skipped_exits_non_zero(tiny_gpt2_path, t
     assert (
         "0/1 rows attributed" in captured.out and "skipped row 0 (line 1 of data.jsonl): invalid JSON" in captured.out
     )
+
+
+# ---------------------------------------------------------------------------------- 6. gzip inflation bounded
+
+
+def _bomb(tmp_path, inflated: int, name: str = "bomb.json.gz"):
+    import gzip
+
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(b"{" + b" " * inflated + b"}", compresslevel=9, mtime=0))
+    return path
+
+
+def _peak_while(fn) -> tuple[int, Exception | None]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        error = None
+    except Exception as err:  # noqa: BLE001 - returned for the caller to assert on
+        error = err
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak, error
+
+
+def test_gzip_bomb_is_refused_at_the_env_bound_while_inflating(tmp_path, monkeypatch):
+    from inseq.utils.errors import AttributionFileError
+
+    path = _bomb(tmp_path, 64 << 20)
+    monkeypatch.setenv("INSEQ_MAX_INFLATED_BYTES", str(4 << 20))
+    peak, error = _peak_while(lambda: inseq.FeatureAttributionOutput.load(path))
+    assert isinstance(error, AttributionFileError)
+    msg = str(error)
+    assert f"{path} inflates to more than {4 << 20} bytes" in msg
+    assert "$INSEQ_MAX_INFLATED_BYTES" in msg and "max_inflated_bytes=" in msg
+    assert peak < 8 << 20, f"inflating a 64 MiB bomb under a 4 MiB bound peaked at {peak} bytes"
+
+
+def test_gzip_bomb_is_refused_at_the_parameter_bound(tmp_path):
+    from inseq.utils.errors import AttributionFileError
+
+    path = _bomb(tmp_path, 8 << 20)
+    with pytest.raises(AttributionFileError) as info:
+        inseq.FeatureAttributionOutput.load(path, max_inflated_bytes=1 << 20)
+    assert f"{path} inflates to more than {1 << 20} bytes" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "exc", "message"),
+    [
+        ("1", InvalidArgumentTypeError, "max_inflated_bytes must be an int >= 1, got '1' (str)."),
+        (0, InvalidArgumentError, "max_inflated_bytes must be an int >= 1, got 0."),
+    ],
+)
+def test_load_refuses_a_bad_inflation_bound(tmp_path, value, exc, message):
+    path = _bomb(tmp_path, 10)
+    with pytest.raises(exc) as info:
+        inseq.FeatureAttributionOutput.load(path, max_inflated_bytes=value)
+    assert message in str(info.value)
+
+
+def test_load_refuses_a_bad_inflation_bound_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSEQ_MAX_INFLATED_BYTES", "lots")
+    with pytest.raises(InvalidArgumentError, match=r"INSEQ_MAX_INFLATED_BYTES='lots' must be a positive number"):
+        inseq.FeatureAttributionOutput.load(_bomb(tmp_path, 10))
+
+
+def test_default_inflation_bound_is_well_under_memory(monkeypatch):
+    from inseq.data import schema
+
+    monkeypatch.delenv("INSEQ_MAX_INFLATED_BYTES", raising=False)
+    assert schema.inflate_limit() == schema.MAX_DECOMPRESSED_BYTES == 256 << 20
+
+
+def test_compressed_output_still_round_trips_within_a_bound(gpt2_out, tmp_path):
+    path = tmp_path / "out.json.gz"
+    gpt2_out.save(path, compress=True, overwrite=True)
+    loaded = inseq.FeatureAttributionOutput.load(path, max_inflated_bytes=64 << 20)
+    assert loaded[0].target == gpt2_out[0].target
+
+
+def test_gunzip_limited_streams_concatenated_members_across_chunks():
+    import gzip
+
+    from inseq.data import schema
+
+    first, second = b"a" * (3 << 20), b"b" * 10
+    data = gzip.compress(first, mtime=0) + gzip.compress(second, mtime=0)
+    pieces = iter([data[i : i + 7] for i in range(0, len(data), 7)])
+    assert bytes(schema.gunzip_limited(lambda n: next(pieces, b""), "<two members>", 4 << 20)) == first + second
+    with pytest.raises(ValueError, match="<cut> is a truncated gzip file"):
+        schema.gunzip_limited(data[:-5], "<cut>", 4 << 20)
+
+
+def test_gzipped_array_payload_inflates_no_more_than_its_shape():
+    import base64
+    import gzip
+
+    from inseq.data.serialization import json_advanced_loads
+
+    payload = base64.b64encode(gzip.compress(b"\0" * (32 << 20), mtime=0)).decode("ascii")
+    text = '{"__ndarray__": "b64.gz:' + payload + '", "dtype": "float32", "shape": [2]}'
+    peak, error = _peak_while(lambda: json_advanced_loads(text))
+    assert isinstance(error, ValueError)
+    assert "__ndarray__ of shape [2] inflates to more than the 8 bytes of its shape" in str(error)
+    assert peak < 6 << 20, f"a 32 MiB array payload for 8 bytes peaked at {peak} bytes"
