@@ -400,3 +400,51 @@ def test_gzipped_array_payload_inflates_no_more_than_its_shape():
     assert isinstance(error, ValueError)
     assert "__ndarray__ of shape [2] inflates to more than the 8 bytes of its shape" in str(error)
     assert peak < 6 << 20, f"a 32 MiB array payload for 8 bytes peaked at {peak} bytes"
+
+
+# ------------------------------------------------------------------------------ 7. PECoRe source ids not found
+
+
+def test_cci_source_offset_raises_when_the_source_ids_are_not_in_the_tokens():
+    from inseq.context.args import ContextAttributionError
+    from inseq.context.cci import model_offset_in
+    from inseq.utils.typing import TokenWithId
+
+    tokens = [TokenWithId("▁Le", 12), TokenWithId("▁chat", 40), TokenWithId("</s>", 0)]
+    assert model_offset_in(tokens, [40, 0]) == 1
+    with pytest.raises(ContextAttributionError) as info:
+        model_offset_in(tokens, [12, 41])
+    msg = str(info.value)
+    assert "The attributed source ids [12, 40, 0] (tokens ['▁Le', '▁chat', '</s>'])" in msg
+    assert "do not contain the encoded source ids [12, 41]" in msg
+
+
+def test_cci_context_scores_do_not_read_row_zero_for_a_missing_source():
+    from types import SimpleNamespace
+
+    import torch
+
+    from inseq.context.args import ContextAttributionError
+    from inseq.context.cci import context_scores
+    from inseq.utils.typing import TokenWithId
+
+    seq = SimpleNamespace(
+        source=[TokenWithId(str(i), i) for i in range(30, 34)],
+        source_attributions=torch.arange(4.0)[:, None],
+        target_attributions=None,
+    )
+    contextual = SimpleNamespace(
+        source=SimpleNamespace(ids=[7, 8, 9]), input_context=range(0, 2), output_context=range(0, 0)
+    )
+    with pytest.raises(ContextAttributionError, match=r"do not contain the encoded source ids \[7, 8, 9\]"):
+        context_scores(seq, contextual, 0)
+
+
+def test_cci_long_id_lists_are_shortened_in_the_error():
+    from inseq.context.args import ContextAttributionError
+    from inseq.context.cci import model_offset_in
+    from inseq.utils.typing import TokenWithId
+
+    with pytest.raises(ContextAttributionError) as info:
+        model_offset_in([TokenWithId("x", i) for i in range(100)], [500])
+    assert "22, 23, ... (100 in all)]" in str(info.value)
