@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.aggregation_functions import check_step_score_aggregation, register_step_score_aggregation
-from ..utils.checks import check_bool, check_call_signature
+from ..utils.checks import check_bool, check_call_signature, describe
 from ..utils.registry import Registry
 from ..utils.torch_utils import top_k_logits_mask, top_p_logits_mask
 
@@ -404,10 +404,12 @@ def register_step_function(
         True
     """
     if not callable(fn):
-        raise TypeError(f"A step function must be callable, got {type(fn).__name__}.")
+        raise TypeError(f"register_step_function(): fn must be a callable step function, got {describe(fn)}.")
     check_step_function(fn, f"register_step_function(): the step function for {identifier!r},")
     if not isinstance(identifier, str) or not identifier:
-        raise ValueError(f"A step function identifier must be a non-empty string, got {identifier!r}.")
+        raise ValueError(
+            f"register_step_function(): identifier must be a non-empty string, got {describe(identifier)}."
+        )
     check_bool("overwrite", overwrite)
     if identifier in STEP_SCORES_MAP and not overwrite:
         raise ValueError(f"Step function {identifier!r} is already registered. Use overwrite=True to replace it.")

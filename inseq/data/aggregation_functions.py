@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..utils.checks import check_call_signature
+from ..utils.checks import check_call_signature, describe
 from ..utils.registry import Registry
 
 __all__ = [
@@ -196,7 +196,7 @@ def register_aggregation_function(
         True
     """
     if not callable(fn):
-        raise TypeError(f"An aggregation function must be callable, got {fn!r}.")
+        raise TypeError(f"register_aggregation_function(): fn must be callable, got {describe(fn)}.")
     name = f"register_aggregation_function(): the aggregation function for {identifier!r},"
     check_call_signature(name, fn, 2, AGGREGATION_SIGNATURE)
     if not isinstance(fn, AggregationFunction):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..utils.checks import check_index
+from ..utils.checks import check_index, describe
 from ..utils.errors import LengthMismatchError, UnknownStepScoreError
 from ..utils.typing import TokenWithId
 from .aggregation_functions import default_aggregate_map
@@ -989,7 +989,9 @@ def merge_attributions(attributions: Sequence[FeatureAttributionOutput]) -> Feat
         raise ValueError("merge_attributions needs at least one FeatureAttributionOutput, got an empty list.")
     for idx, item in enumerate(attributions):
         if not isinstance(item, FeatureAttributionOutput):
-            raise TypeError(f"Item {idx} to merge is a {type(item).__name__}, expected a FeatureAttributionOutput.")
+            raise TypeError(
+                f"merge_attributions(): attributions[{idx}] must be a FeatureAttributionOutput, got {describe(item)}."
+            )
     first = attributions[0]
     for key in FeatureAttributionOutput._merge_match_info_fields:
         for idx, item in enumerate(attributions[1:], start=1):
