@@ -68,3 +68,11 @@ def _make_named_fixture(name: str) -> Callable[..., Path]:
 # tiny_bart_path, tiny_t5_path, tiny_marian_path.
 for _name in TINY_MODEL_NAMES:
     globals()[f"tiny_{_name}_path"] = _make_named_fixture(_name)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``browser`` need headless Chromium: skipped without it locally, failed without it under CI=true."""
+    if item.get_closest_marker("browser") is not None:
+        from inseq.testing.browser import require_browser
+
+        require_browser()

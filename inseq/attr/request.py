@@ -77,7 +77,7 @@ class AttributionRequest:
             input_texts=inputs,
             generated_texts=generated,
             attributed_fn_id=fn_id,
-            attributed_fn=get_step_function(fn_id),
+            attributed_fn=get_step_function(fn_id, "attribute(): attributed_fn"),
             **params,
         )
         request._route(kwargs)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.aggregation_functions import check_step_score_aggregation, register_step_score_aggregation
-from ..utils.checks import check_bool
+from ..utils.checks import check_bool, check_call_signature, describe
 from ..utils.registry import Registry
 from ..utils.torch_utils import top_k_logits_mask, top_p_logits_mask
 
@@ -313,10 +313,33 @@ def list_step_functions() -> list[str]:
     return STEP_SCORES_MAP.keys()
 
 
-def get_step_function(fn: str | StepFunction) -> StepFunction:
-    """Return the step function registered as ``fn`` (or ``fn`` itself when it is callable)."""
+STEP_FUNCTION_SIGNATURE = (
+    "fn(args: StepFunctionArgs, **kwargs) -> Tensor (one positional parameter, the step arguments)"
+)
+
+
+def check_step_function(fn: Any, name: str = "step function") -> StepFunction:
+    """Return ``fn`` if it is a callable that takes the step arguments as its one positional argument.
+
+    Raises:
+        InvalidArgumentTypeError: naming ``name``, the function and its signature otherwise.
+
+    Example:
+        >>> check_step_function(lambda args, **kw: args.target_ids).__name__
+        '<lambda>'
+    """
+    return check_call_signature(name, fn, 1, STEP_FUNCTION_SIGNATURE)
+
+
+def get_step_function(fn: str | StepFunction, name: str = "step function") -> StepFunction:
+    """Return the step function registered as ``fn`` (or ``fn`` itself when it is a callable with a valid signature).
+
+    Raises:
+        ValueError: an unknown id, listing the registered ones.
+        InvalidArgumentTypeError: a callable that cannot take the step arguments positionally (named by ``name``).
+    """
     if callable(fn):
-        return fn
+        return check_step_function(fn, name)
     if fn not in STEP_SCORES_MAP:
         raise ValueError(f"Unknown step function {fn!r}. Available step functions: {', '.join(STEP_SCORES_MAP)}.")
     return STEP_SCORES_MAP.get(fn)
@@ -381,9 +404,12 @@ def register_step_function(
         True
     """
     if not callable(fn):
-        raise TypeError(f"A step function must be callable, got {type(fn).__name__}.")
+        raise TypeError(f"register_step_function(): fn must be a callable step function, got {describe(fn)}.")
+    check_step_function(fn, f"register_step_function(): the step function for {identifier!r},")
     if not isinstance(identifier, str) or not identifier:
-        raise ValueError(f"A step function identifier must be a non-empty string, got {identifier!r}.")
+        raise ValueError(
+            f"register_step_function(): identifier must be a non-empty string, got {describe(identifier)}."
+        )
     check_bool("overwrite", overwrite)
     if identifier in STEP_SCORES_MAP and not overwrite:
         raise ValueError(f"Step function {identifier!r} is already registered. Use overwrite=True to replace it.")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..pipelines.args import AttributeExtendedArgs, DatasetRunArgs, LoadDatasetArgs
 from ..utils.lazy import lazy_exports
-from .base import BaseCLICommand, evaluate_saved, setup_logging
+from .base import BaseCLICommand, CommandError, evaluate_saved, setup_logging
 
 if TYPE_CHECKING:
     from ..pipelines import DatasetRunResult
@@ -83,7 +83,11 @@ class AttributeDatasetCommand(BaseCLICommand):
     def run(args: tuple[AttributeExtendedArgs, LoadDatasetArgs, DatasetRunArgs]) -> int:
         attr_args, dataset_args, run_args = args
         setup_logging(attr_args.verbose, attr_args.very_verbose)
-        run_attribute_dataset(attr_args, dataset_args, run_args)
+        result = run_attribute_dataset(attr_args, dataset_args, run_args)
+        if result.done == 0 and result.skipped:  # the summary above lists each row's reason
+            raise CommandError(
+                f"every row was skipped ({len(result.skipped)} of {result.total} rows): nothing was attributed."
+            )
         return 0
 
 

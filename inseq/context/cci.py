@@ -172,10 +172,33 @@ def context_scores(
     return input_scores, output_scores
 
 
+def _shown(values: list[Any], limit: int = 24) -> str:
+    if len(values) <= limit:
+        return repr(values)
+    return "[" + ", ".join(repr(v) for v in values[:limit]) + f", ... ({len(values)} in all)]"
+
+
 def model_offset_in(tokens: list[Any], ids: list[int]) -> int:
-    """Position of ``ids`` within a list of output tokens (0 when they are not found)."""
-    found = locate([t.id for t in tokens], ids)
-    return 0 if found is None else found
+    """Position of ``ids`` within a list of output tokens.
+
+    Raises:
+        ContextAttributionError: ``ids`` are not in the tokens (the model tokenized the source differently from
+            ``model.encode``), naming both the ids and the tokens, instead of reading the scores at a wrong offset.
+
+    Example:
+        >>> from inseq.utils.typing import TokenWithId
+        >>> model_offset_in([TokenWithId("<s>", 0), TokenWithId("a", 5), TokenWithId("b", 6)], [5, 6])
+        1
+    """
+    model_ids = [t.id for t in tokens]
+    found = locate(model_ids, ids)
+    if found is None:
+        raise ContextAttributionError(
+            f"The attributed source ids {_shown(model_ids)} (tokens {_shown([t.token for t in tokens])}) do not "
+            f"contain the encoded source ids {_shown(list(ids))}: the model tokenized the source differently from "
+            "model.encode, so the context scores cannot be located."
+        )
+    return found
 
 
 def run_cci(

@@ -14,11 +14,13 @@ Example:
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from ..utils.checks import check_call_signature, describe
 from ..utils.registry import Registry
 
 __all__ = [
@@ -156,9 +158,22 @@ class _CallableAggregationFunction(AggregationFunction):
         self.fn = fn
         self.aggregation_function_name = identifier
         self.__doc__ = fn.__doc__
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            params = []
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        any_keyword = not params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        # the keywords the function accepts (None: any), so that aggregator options it does not name are not passed
+        self._keywords = None if any_keyword else {p.name for p in list(params)[2:] if p.kind in kinds}
 
     def __call__(self, scores: torch.Tensor, dim: int, **kwargs: Any) -> torch.Tensor:
+        if self._keywords is not None:
+            kwargs = {k: v for k, v in kwargs.items() if k in self._keywords}
         return self.fn(scores, dim, **kwargs)
+
+
+AGGREGATION_SIGNATURE = "fn(scores: Tensor, dim: int, **kwargs) -> Tensor (two positional parameters)"
 
 
 def register_aggregation_function(
@@ -173,15 +188,18 @@ def register_aggregation_function(
 
     Raises:
         ValueError: if ``identifier`` is already registered and ``overwrite`` is False.
+        InvalidArgumentTypeError: if ``fn`` cannot take ``(scores, dim)`` positionally.
 
     Example:
         >>> register_aggregation_function(lambda s, dim, **kw: s.median(dim).values, "median", overwrite=True)
         >>> "median" in list_aggregation_functions()
         True
     """
+    if not callable(fn):
+        raise TypeError(f"register_aggregation_function(): fn must be callable, got {describe(fn)}.")
+    name = f"register_aggregation_function(): the aggregation function for {identifier!r},"
+    check_call_signature(name, fn, 2, AGGREGATION_SIGNATURE)
     if not isinstance(fn, AggregationFunction):
-        if not callable(fn):
-            raise TypeError(f"An aggregation function must be callable, got {fn!r}.")
         fn = _CallableAggregationFunction(fn, identifier)
     AGGREGATION_FUNCTIONS.register(identifier, fn, overwrite=overwrite)
 

@@ -128,12 +128,16 @@ def _spans_to_groups(spans: list[Span], length: int) -> list[Span]:
     return groups
 
 
-def validate_spans(spans: Any, length: int, name: str) -> list[Span]:
+def validate_spans(spans: Any, length: int, name: str, param: str | None = None) -> list[Span]:
     """Normalise ``(start, end)`` or a list of such into a sorted list, checking bounds and overlaps.
 
+    ``name`` says which tokens the spans cover (``"source"``); ``param`` is the argument they were given as
+    (default ``f"{name}_spans"``), named in the errors.
+
     Raises:
-        ValueError: naming the bad span and the valid range.
+        ValueError: naming the argument, the bad span and the valid range.
     """
+    param = param or f"{name}_spans"
     if spans is None:
         return []
     if isinstance(spans, tuple) and len(spans) == 2 and all(isinstance(x, int) for x in spans):
@@ -141,16 +145,16 @@ def validate_spans(spans: Any, length: int, name: str) -> list[Span]:
     result: list[Span] = []
     for span in spans:
         if not (isinstance(span, (tuple, list)) and len(span) == 2 and all(isinstance(x, int) for x in span)):
-            raise ValueError(f"Invalid {name} span {span!r}: expected a (start, end) pair of ints.")
+            raise ValueError(f"Invalid {name} span {span!r} in {param}: expected a (start, end) pair of ints.")
         start, end = span
         if not 0 <= start < end <= length:
             raise ValueError(
-                f"Invalid {name} span {tuple(span)}: need 0 <= start < end <= {length} (end is exclusive, "
+                f"Invalid {name} span {tuple(span)} in {param}: need 0 <= start < end <= {length} (end is exclusive, "
                 f"{length} tokens available)."
             )
         if result and start < result[-1][1]:
             raise ValueError(
-                f"Invalid {name} span {tuple(span)}: spans must be ascending and non-overlapping, but it starts "
+                f"Invalid {name} span {tuple(span)} in {param}: spans must be ascending and non-overlapping, but it starts "
                 f"before the end of the previous span {result[-1]}."
             )
         result.append((start, end))
@@ -262,7 +266,7 @@ class SequenceAttributionAggregator(Aggregator):
                 raise OutOfRangeError(f"select_idx {select_idx} is out of range for a last dimension of size {size}.")
             return tensor[..., select_idx]
         if isinstance(select_idx, tuple) and len(select_idx) == 2:
-            (start, end) = validate_spans([select_idx], size, "select_idx")[0]
+            (start, end) = validate_spans([select_idx], size, "select_idx", "select_idx")[0]
             return _call_fn(fn, tensor[..., start:end], -1, kwargs)
         indices = list(select_idx)
         if not indices or any(not -size <= i < size for i in indices):
@@ -594,7 +598,8 @@ class SliceAggregator(ContiguousSpanAggregator):
     def _aggregate(cls, attr: Attr, source_spans: Any = None, target_spans: Any = None, **kwargs: Any) -> Attr:
         start = attr.attr_pos_start
         if _is_decoder_only(attr):
-            spans = validate_spans(target_spans if target_spans is not None else source_spans, start, "prompt")
+            given = "target_spans" if target_spans is not None else "source_spans"
+            spans = validate_spans(target_spans if target_spans is not None else source_spans, start, "prompt", given)
             keep_src = None
         else:
             spans = validate_spans(target_spans, len(attr.target), "target")
@@ -712,7 +717,10 @@ class AggregatorPipeline:
         fns = list(aggregate_fn) if aggregate_fn is not None else [None] * len(aggregators)
         if len(fns) != len(aggregators):
             raise ValueError(f"Got {len(aggregators)} aggregators but {len(fns)} aggregate_fn values.")
-        self.steps: list[tuple[type[Aggregator], Any]] = [_resolve_step(a, f) for a, f in zip(aggregators, fns)]
+        where = (lambda i: f"aggregator[{i}]") if len(aggregators) > 1 else (lambda i: "aggregator")
+        self.steps: list[tuple[type[Aggregator], Any]] = [
+            _resolve_step(a, f, where(i)) for i, (a, f) in enumerate(zip(aggregators, fns))
+        ]
 
     def aggregate(
         self, attr: Attr, do_pre_aggregation_checks: bool = True, do_post_aggregation_checks: bool = True, **kwargs
@@ -739,7 +747,7 @@ class AggregatorPipeline:
         return f"AggregatorPipeline({[(cls.aggregator_name, fn) for cls, fn in self.steps]})"
 
 
-def _resolve_step(aggregator: Any, aggregate_fn: Any) -> tuple[type[Aggregator], Any]:
+def _resolve_step(aggregator: Any, aggregate_fn: Any, where: str = "aggregator") -> tuple[type[Aggregator], Any]:
     if isinstance(aggregator, tuple) and len(aggregator) == 2 and aggregate_fn is None:
         aggregator, aggregate_fn = aggregator
     if isinstance(aggregator, type) and issubclass(aggregator, Aggregator):
@@ -755,7 +763,7 @@ def _resolve_step(aggregator: Any, aggregate_fn: Any) -> tuple[type[Aggregator],
                 )
             return SequenceAttributionAggregator, aggregator
     raise ValueError(
-        f"Unknown aggregator {aggregator!r}. Valid: aggregator ids ({', '.join(AGGREGATORS)}), aggregation function "
+        f"Unknown aggregator {aggregator!r} ({where}={aggregator!r}). Valid: aggregator ids ({', '.join(AGGREGATORS)}), aggregation function "
         f"ids ({', '.join(AGGREGATION_FUNCTIONS)}), Aggregator classes, lists of these or an AggregatorPipeline."
     )
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..utils.checks import check_index
+from ..utils.checks import check_index, describe
 from ..utils.errors import LengthMismatchError, UnknownStepScoreError
 from ..utils.typing import TokenWithId
 from .aggregation_functions import default_aggregate_map
@@ -396,7 +396,9 @@ class FeatureAttributionSequenceOutput(TensorWrapper, AggregableMixin):
             >>> html = seq.show(display=False, return_html=True)  # doctest: +SKIP
         """
         from ..viz import show_attributions, show_granular_attributions
+        from ..viz.validation import check_view_dims
 
+        check_view_dims(show_dim, slice_dims, max_show_size)
         attr = self.aggregate(aggregator, **kwargs) if do_aggregation else self
         if return_figure:
             if return_html:
@@ -762,15 +764,21 @@ class FeatureAttributionOutput:
         )
 
     @staticmethod
-    def load(path: str | PathLike, decompress: bool = False) -> FeatureAttributionOutput:
+    def load(
+        path: str | PathLike, decompress: bool = False, max_inflated_bytes: int | None = None
+    ) -> FeatureAttributionOutput:
         """Load a file written by :meth:`save` (or by inseq 0.7); see :func:`inseq.data.serialization.load_attributions`.
+
+        A gzip file is refused once it inflates past ``max_inflated_bytes`` (default ``$INSEQ_MAX_INFLATED_BYTES``,
+        else 256 MiB).
 
         Example:
             >>> out = FeatureAttributionOutput.load("attributions.json")  # doctest: +SKIP
+            >>> big = FeatureAttributionOutput.load("big.json.gz", max_inflated_bytes=2 << 30)  # doctest: +SKIP
         """
         from .serialization import load_attributions
 
-        return load_attributions(path, decompress=decompress)
+        return load_attributions(path, decompress=decompress, max_inflated_bytes=max_inflated_bytes)
 
     def aggregate(self, aggregator: AggregatorSpec = None, **kwargs: Any) -> FeatureAttributionOutput:
         """Aggregate every sequence (see :meth:`FeatureAttributionSequenceOutput.aggregate`); returns a new output."""
@@ -801,7 +809,9 @@ class FeatureAttributionOutput:
             >>> html = out.show(display=False, return_html=True)  # doctest: +SKIP
         """
         from ..viz import show_attributions, show_granular_attributions
+        from ..viz.validation import check_view_dims
 
+        check_view_dims(show_dim, slice_dims, max_show_size)
         seqs = [s.aggregate(aggregator, **kwargs) if do_aggregation else s for s in self.sequence_attributions]
         if return_figure:
             if return_html:
@@ -979,7 +989,9 @@ def merge_attributions(attributions: Sequence[FeatureAttributionOutput]) -> Feat
         raise ValueError("merge_attributions needs at least one FeatureAttributionOutput, got an empty list.")
     for idx, item in enumerate(attributions):
         if not isinstance(item, FeatureAttributionOutput):
-            raise TypeError(f"Item {idx} to merge is a {type(item).__name__}, expected a FeatureAttributionOutput.")
+            raise TypeError(
+                f"merge_attributions(): attributions[{idx}] must be a FeatureAttributionOutput, got {describe(item)}."
+            )
     first = attributions[0]
     for key in FeatureAttributionOutput._merge_match_info_fields:
         for idx, item in enumerate(attributions[1:], start=1):

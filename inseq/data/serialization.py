@@ -47,7 +47,7 @@ from . import attribution as attribution_module
 from .attribution import FeatureAttributionOutput, FeatureAttributionSequenceOutput, FeatureAttributionStepOutput
 from .data_utils import public_fields
 from .files import atomic_write
-from .schema import check_fields, json_depth_error, read_limited
+from .schema import check_fields, gunzip_limited, inflate_limit, json_depth_error, read_limited
 from .validation import check_save_args
 
 __all__ = [
@@ -230,21 +230,26 @@ def _atomic_write(path: Path, output: FeatureAttributionOutput, encoder: _Encode
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def load_attributions(path: str | PathLike, decompress: bool = False) -> FeatureAttributionOutput:
+def load_attributions(
+    path: str | PathLike, decompress: bool = False, max_inflated_bytes: int | None = None
+) -> FeatureAttributionOutput:
     """Load a file written by :func:`save_attributions` or by inseq 0.7.
 
-    Gzip files are detected automatically (``decompress=True`` is accepted for compatibility). Tensors come back as
-    float32.
+    Gzip files are detected automatically (``decompress=True`` is accepted for compatibility) and inflated as a
+    stream, refused once they pass ``max_inflated_bytes`` (default ``$INSEQ_MAX_INFLATED_BYTES``, else
+    :data:`inseq.data.schema.MAX_DECOMPRESSED_BYTES`, 256 MiB). Tensors come back as float32.
 
     Raises:
-        ValueError: if the file is not valid JSON, is truncated, names a class outside the allow-list, or holds
-            invalid base64 / safetensors / array data. The message names the problem and where it is.
+        ValueError: if the file is not valid JSON, is truncated, inflates past the bound, names a class outside the
+            allow-list, or holds invalid base64 / safetensors / array data. The message names the problem and where
+            it is.
     """
-    raw = read_limited(check_path("path", path), check_bool("decompress", decompress))
+    raw = read_limited(check_path("path", path), check_bool("decompress", decompress), max_inflated_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 JSON text (compressed? pass decompress=True): {err}.") from err
+    del raw  # the text is parsed; the inflated bytes need not stay alive with it
     try:
         result = json.loads(text, object_pairs_hook=_decode_object)
     except json.JSONDecodeError as err:
@@ -386,10 +391,13 @@ def _decode_ndarray(obj: dict[str, Any]) -> np.ndarray | Any:
             raise ValueError(f"Malformed __ndarray__ data: expected a 'b64:' or 'b64.gz:' prefix, got {prefix!r}.")
         try:
             raw = base64.b64decode(payload, validate=True)
-            raw = gzip.decompress(raw) if prefix == "b64.gz" else raw
-        except (binascii.Error, ValueError, OSError, EOFError) as err:
+        except (binascii.Error, ValueError) as err:
             raise ValueError(f"Invalid __ndarray__ payload ({err}).") from err
         count = math.prod(shape)
+        if prefix == "b64.gz":  # inflate no more than the shape needs (a gzip bomb in an array is refused early)
+            expected, limit = count * np.dtype(dtype).itemsize, inflate_limit()
+            bound = f"the {expected} bytes of its shape" if expected <= limit else None
+            raw = gunzip_limited(raw, f"__ndarray__ of shape {shape}", min(expected, limit), bound)
         if len(raw) != count * np.dtype(dtype).itemsize:
             raise ValueError(f"__ndarray__ holds {len(raw)} bytes, expected {count} {dtype} values for shape {shape}.")
         return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order).copy()
@@ -509,8 +517,9 @@ def json_advanced_loads(
     from functools import partial
 
     if decompression:
-        string = gzip.decompress(string if isinstance(string, bytes) else string.encode("latin-1")).decode("utf-8")
-    if isinstance(string, bytes):
+        data = string if isinstance(string, bytes | bytearray) else string.encode("latin-1")
+        string = gunzip_limited(data, "the gzipped string", inflate_limit()).decode("utf-8")
+    if isinstance(string, bytes | bytearray):
         string = string.decode("utf-8")
     if not isinstance(string, str):
         raise TypeError(f"json_advanced_loads reads a str, got {type(string).__name__}.")

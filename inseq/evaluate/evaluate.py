@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..attr.step_functions import STEP_SCORES_MAP, get_step_function, is_contrastive_step_function
+from ..utils.checks import check_int, check_number, describe
+from ..utils.errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..utils.progress import progress_bar
 from .metrics import DEFAULT_FRACTIONS, MetricOptions, StepView, get_metric, list_faithfulness_metrics
 from .output import FaithfulnessOutput
@@ -79,9 +81,12 @@ def evaluate(
         >>> out = model.attribute("Alice Bob Tom Anna. Alice Bob", "Alice Bob Tom Anna. Alice Bob Tom")  # doctest: +SKIP
         >>> evaluate(model, out, ["comprehensiveness", "loo_correlation"]).show()  # doctest: +SKIP
     """
+    fractions, curve_steps, soft_samples, random_seeds, batch_size = _check_options(
+        fractions, curve_steps, soft_samples, random_seeds, batch_size
+    )
     metric_ids = _check(model, out, metrics, removal, random_seeds)
     fn_id, fn, fn_kwargs = _attributed_fn(out, attributed_fn, attributed_fn_args)
-    opts = MetricOptions(tuple(fractions), curve_steps, soft_samples)
+    opts = MetricOptions(fractions, curve_steps, soft_samples)
     started = time.perf_counter()
     size = batch_size or len(out)
     records: list[dict[str, Any]] = []
@@ -214,6 +219,29 @@ def _mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
+def _check_options(
+    fractions: Any, curve_steps: Any, soft_samples: Any, random_seeds: Any, batch_size: Any
+) -> tuple[tuple[float, ...], int, int, int, int | None]:
+    """The numeric options of :func:`evaluate`, checked: each error names the parameter, the value and what is valid."""
+    if isinstance(fractions, str | bytes) or not isinstance(fractions, Sequence):
+        raise InvalidArgumentTypeError(
+            f"fractions must be a list of numbers in (0, 1] (e.g. [0.1, 0.5]), got {describe(fractions)}."
+        )
+    if not fractions:
+        raise InvalidArgumentError("fractions must hold at least one number in (0, 1], got [].")
+    checked = tuple(
+        check_number(f"fractions[{i}]", f, minimum=0.0, maximum=1.0, strict_minimum=True)
+        for i, f in enumerate(fractions)
+    )
+    return (
+        checked,
+        check_int("curve_steps", curve_steps, minimum=1),
+        check_int("soft_samples", soft_samples, minimum=1),
+        check_int("random_seeds", random_seeds, minimum=0),
+        check_int("batch_size", batch_size, minimum=1, allow_none=True),
+    )
+
+
 def _check(model, out, metrics, removal: str, random_seeds: int) -> list[str]:
     from ..data.attribution import FeatureAttributionOutput
 
@@ -231,8 +259,6 @@ def _check(model, out, metrics, removal: str, random_seeds: int) -> list[str]:
         )
     if removal not in REMOVAL_MODES:
         raise ValueError(f"Unknown removal mode {removal!r}: use one of {', '.join(map(repr, REMOVAL_MODES))}.")
-    if not isinstance(random_seeds, int) or random_seeds < 0:
-        raise ValueError(f"random_seeds must be a non-negative integer, got {random_seeds!r}.")
     ids = [metrics] if isinstance(metrics, str) else list(metrics or list_faithfulness_metrics("token"))
     if not ids:
         raise ValueError(f"No metric given. Available metrics: {', '.join(list_faithfulness_metrics('token'))}.")
@@ -259,7 +285,7 @@ def _attributed_fn(out, attributed_fn, attributed_fn_args) -> tuple[Any, Callabl
                 "attributed_fn= (a step function id or callable) to evaluate()."
             )
         attributed_fn = match[0]
-    fn = get_step_function(attributed_fn)
+    fn = get_step_function(attributed_fn, "evaluate(): attributed_fn")
     if is_contrastive_step_function(fn):
         raise ValueError(
             f"The attributed function {attributed_fn!r} compares with contrastive inputs, which the output does not "

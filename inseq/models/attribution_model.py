@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..attr.feat.base import FeatureAttribution
-from ..utils.errors import MissingAttributionMethodError
+from ..utils.errors import MissingAttributionMethodError, UnknownAttributionMethodError
 from ..utils.features import call_model_feature
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ class AttributionModel:
     def device(self, new_device: str | torch.device) -> None:
         name = str(new_device)
         if name.split(":", maxsplit=1)[0] not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"Unknown device {name!r}: use 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'.")
+            raise ValueError(
+                f"Unknown device {name!r} (device={new_device!r}): use 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'."
+            )
         if name.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"Device {name!r} was requested but CUDA is not available on this machine.")
         self._device = name
@@ -92,6 +94,10 @@ class AttributionModel:
             return self.attribution_method
         if self.attribution_method is not None and self.attribution_method.method_name == method and not kwargs:
             return self.attribution_method
+        if not isinstance(method, str):
+            from ..attr.feat import list_feature_attribution_methods
+
+            raise UnknownAttributionMethodError(method, list_feature_attribution_methods(), param="method")
         instance = self._load_method(method, **kwargs)
         if override_default_attribution or self.attribution_method is None:
             self.attribution_method = instance

@@ -31,6 +31,7 @@ __all__ = [
     "FROM_PRETRAINED_KWARGS",
     "LOAD_MODEL_KWARGS",
     "METHOD_INIT_KWARGS",
+    "check_dtype",
     "check_load_args",
     "check_tokenizer",
     "likely_cause",
@@ -128,6 +129,11 @@ def check_load_args(model: Any, attribution_method: Any, framework: Any, framewo
         value = kwargs.get(name)
         if value is not None and not isinstance(value, Mapping):
             raise InvalidArgumentTypeError(f"{name} must be a dict or None, got {describe(value)}.")
+    for where in (kwargs, kwargs.get("model_kwargs") or {}):
+        for key in ("dtype", "torch_dtype"):
+            if where.get(key) is not None:
+                prefix = "model_kwargs" if where is not kwargs else "load_model()"
+                check_dtype(f"{prefix}[{key!r}]" if where is not kwargs else f"{prefix}: {key}", where[key])
     unknown = unknown_load_kwargs(attribution_method, kwargs)
     if unknown:
         raise InvalidArgumentError(
@@ -135,6 +141,54 @@ def check_load_args(model: Any, attribution_method: Any, framework: Any, framewo
             "arguments of the attribution method, and from_pretrained options (better passed in model_kwargs)."
         )
     return model
+
+
+VALID_DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16", "float64")
+
+
+def check_dtype(name: str, value: Any) -> Any:
+    """Return a ``from_pretrained`` dtype if it is ``"auto"``, a floating-point ``torch.dtype`` or the name of one.
+
+    A dict (one dtype per sub-model, as transformers accepts for composite models) has each value checked.
+
+    Raises:
+        InvalidArgumentError: a name that is not a torch dtype, or a dtype that is not floating-point, naming the
+            value and listing the valid ones.
+        InvalidArgumentTypeError: a value that is neither a string nor a ``torch.dtype``.
+
+    Example:
+        >>> check_dtype("model_kwargs['torch_dtype']", "bfloat16")
+        'bfloat16'
+        >>> check_dtype("model_kwargs['torch_dtype']", "float77")
+        Traceback (most recent call last):
+        ...
+        inseq.utils.errors.InvalidArgumentError: model_kwargs['torch_dtype']='float77' is not a torch dtype; valid: \
+'auto', 'float32', 'float16', 'bfloat16', 'float64' (or a floating-point torch.dtype such as torch.float16).
+    """
+    import torch
+
+    valid = ", ".join(repr(v) for v in VALID_DTYPE_NAMES) + " (or a floating-point torch.dtype such as torch.float16)"
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            check_dtype(f"{name}[{key!r}]", sub)
+        return value
+    if isinstance(value, str):
+        if value == "auto":
+            return value
+        dtype = getattr(torch, value, None)
+        if not isinstance(dtype, torch.dtype):
+            raise InvalidArgumentError(f"{name}={value!r} is not a torch dtype; valid: {valid}.")
+    elif isinstance(value, torch.dtype):
+        dtype = value
+    else:
+        raise InvalidArgumentTypeError(
+            f"{name} must be a dtype name or a torch.dtype; valid: {valid}. Got {describe(value)}."
+        )
+    if not dtype.is_floating_point:
+        raise InvalidArgumentError(
+            f"{name}={value!r} is not a floating-point dtype: models are loaded in floating point; valid: {valid}."
+        )
+    return value
 
 
 def likely_cause(path: str, err: BaseException) -> str:
@@ -150,6 +204,8 @@ def likely_cause(path: str, err: BaseException) -> str:
         return "the folder has no weights file (model.safetensors or pytorch_model.bin)"
     if "safetensor" in text or "header" in text or "deserializ" in text:
         return "the weights file is corrupt or truncated (an interrupted download or copy?)"
+    if "dtype" in text:
+        return "the dtype option (torch_dtype / dtype) is not one the model can be loaded in"
     if "validation error" in text or "expected int" in text or ("config" in text and "json" in text):
         return "config.json is not valid (malformed JSON or a field of the wrong type)"
     if target.is_dir():

@@ -3,8 +3,9 @@
 Rows are attributed in batches. With ``output_dir``, each attributed row is written as ``rows/row_<index>.json`` as
 soon as its batch is done and ``manifest.json`` (rewritten atomically after every batch) records the rows done and
 skipped: an interrupted run continues with ``resume=True``, and a finished run is not redone. Bad rows (unparsable
-line, missing or empty text, too long for the model, failing attribution) are skipped and reported with their row
-index and, for local files, their line in the file. ``save_path`` receives all rows merged in one JSON file at the
+line, missing or empty text, too long for the model, an input refused by inseq's validation: :data:`ROW_INPUT_ERRORS`)
+are skipped and reported with their row index and, for local files, their line in the file; any other error stops
+the run with its traceback. ``save_path`` receives all rows merged in one JSON file at the
 end; without ``output_dir`` the row files go to ``<save_path>.parts/``.
 
 Example:
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..utils.checks import check_text
+from ..utils.errors import InputTooLongError, InvalidArgumentError, InvalidArgumentTypeError, LengthMismatchError
 from ..utils.options import check_cli_options
 from .args import AttributeExtendedArgs, DatasetRunArgs, LoadDatasetArgs
 from .attribution import PipelineError, aggregate_with_args, attribute_texts, load_run_model
@@ -36,6 +39,17 @@ from .validation import clean_run_temps
 if TYPE_CHECKING:
     from ..data import FeatureAttributionOutput
     from ..models import AttributionModel
+
+
+#: Errors of ``attribute()`` caused by a row's own input (its text is refused by inseq's input validation): such a
+#: row is skipped and reported. Any other error (a bug, a device failure, a bad option) stops the run with its
+#: traceback; the rows done so far stay in the run folder for ``resume``.
+ROW_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    InputTooLongError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    LengthMismatchError,
+)
 
 
 @dataclass
@@ -146,6 +160,12 @@ class _Checker:
         if self.dataset_args.input_text_field not in (row.data or {}):
             return f"no {self.dataset_args.input_text_field!r} field", None
         text, generated = row_texts(row, self.dataset_args)
+        for name, value in (("input text", text), ("generated text", generated)):
+            if isinstance(value, str):  # text the tokenizer cannot encode (a lone surrogate) is the row's fault
+                try:
+                    check_text(name, value)
+                except InvalidArgumentError as err:
+                    return str(err), None
         reason = check_row(self.model, text, generated, self.max_positions, self.max_new_tokens)
         if reason is None and generated is not None and not self.model.is_encoder_decoder:
             if not generated.startswith(text):
@@ -157,13 +177,16 @@ class _Checker:
 def _attribute_group(
     model: AttributionModel, group: list[tuple[DatasetRow, str, str | None]], args: AttributeExtendedArgs
 ) -> tuple[dict[int, FeatureAttributionOutput], dict[int, str]]:
-    """Attribute rows together; when that fails, row by row, skipping the rows that still fail."""
+    """Attribute rows together; when a row's input is refused, row by row, skipping the rows refused alone.
+
+    Only :data:`ROW_INPUT_ERRORS` skip a row: any other exception propagates and stops the run.
+    """
     texts = [t for _, t, _ in group]
     gens = [g for _, _, g in group] if group[0][2] is not None else None
     try:
         out = attribute_texts(model, texts, gens, args, show_progress=False)
         return {row.index: part for (row, _, _), part in zip(group, split_output(out))}, {}
-    except Exception as err:  # noqa: BLE001 - a bad row is reported, never fatal
+    except ROW_INPUT_ERRORS as err:
         if len(group) == 1:
             return {}, {group[0][0].index: f"attribution failed: {type(err).__name__}: {' '.join(str(err).split())}"}
     done: dict[int, FeatureAttributionOutput] = {}

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from .errors import InvalidArgumentError, InvalidArgumentTypeError, OutOfRangeEr
 __all__ = [
     "check_bool",
     "check_callable_or_name",
+    "check_call_signature",
     "check_index",
     "check_int",
     "check_path",
@@ -169,3 +171,48 @@ def check_callable_or_name(name: str, value: Any, names: Callable[[], list[str]]
     if value not in available:
         raise InvalidArgumentError(f"Unknown {name} {value!r}. Available: {', '.join(sorted(available))}.")
     return value
+
+
+def _callable_name(fn: Any) -> str:
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
+
+
+def check_call_signature(name: str, fn: Any, n_positional: int, expected: str) -> Any:
+    """Return ``fn`` if its signature accepts the ``n_positional`` positional arguments inseq will pass it.
+
+    Keyword parameters are not checked (they come from the caller's keyword arguments); a callable whose signature
+    cannot be read (some C builtins) passes.
+
+    Args:
+        name: how the callable is named in the error (e.g. ``"attributed_fn"``).
+        fn: the callable.
+        n_positional: the number of positional arguments inseq passes.
+        expected: the expected signature, written out for the error (e.g. ``"fn(args, **kwargs) -> Tensor"``).
+
+    Raises:
+        InvalidArgumentTypeError: ``fn`` is not callable, or cannot take ``n_positional`` positional arguments.
+
+    Example:
+        >>> check_call_signature("attributed_fn", lambda args, **kw: args, 1, "fn(args, **kwargs)").__name__
+        '<lambda>'
+        >>> check_call_signature("attributed_fn", lambda: 0, 1, "fn(args, **kwargs)")
+        Traceback (most recent call last):
+        ...
+        inseq.utils.errors.InvalidArgumentTypeError: attributed_fn '<lambda>' has the signature () and cannot take \
+the 1 positional argument(s) inseq passes it; expected fn(args, **kwargs).
+    """
+    if not callable(fn):
+        raise InvalidArgumentTypeError(f"{name} must be a callable {expected}, got {describe(fn)}.")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn
+    try:
+        signature.bind_partial(*range(n_positional))
+    except TypeError:
+        raise InvalidArgumentTypeError(
+            f"{name} {_callable_name(fn)!r} has the signature {signature} and cannot take the {n_positional} "
+            f"positional argument(s) inseq passes it; expected {expected}."
+        ) from None
+    return fn

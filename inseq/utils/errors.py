@@ -21,8 +21,8 @@ class UnknownAttributionMethodError(InseqError, ValueError):
         "Unknown attribution method 'salency'. Available methods: attention, saliency."
     """
 
-    def __init__(self, method: str, available: list[str] | None = None) -> None:
-        msg = f"Unknown attribution method {method!r}."
+    def __init__(self, method: str, available: list[str] | None = None, param: str | None = None) -> None:
+        msg = f"Unknown attribution method {method!r}" + (f" ({param}={method!r})." if param else ".")
         if available:
             msg += f" Available methods: {', '.join(sorted(available))}."
         super().__init__(msg)

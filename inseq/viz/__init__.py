@@ -27,7 +27,7 @@ from .granular import granular_panels, granular_view_html, panel_grid
 from .heatmap import build_tables, to_2d, value_range
 from .html import html_page, render_html
 from .tokens import check_wrap_after, token_nodes, token_view_console, token_view_html
-from .validation import check_show_args
+from .validation import check_show_args, check_view_dims
 
 if TYPE_CHECKING:
     from ..data.attribution import FeatureAttributionOutput, FeatureAttributionSequenceOutput
@@ -267,6 +267,7 @@ def show_granular_attributions(
         >>> html = show_granular_attributions(out, display=False, return_html=True, show_dim="Attention Head")  # doctest: +SKIP
     """
     _check_figure(return_html, return_figure)
+    check_view_dims(show_dim, slice_dims, max_show_size)
     seqs, out_info = _as_sequences(attributions)
     info = out_info if info is None else info
     vmin, vmax = value_range(seqs, min_val, max_val)

@@ -251,7 +251,12 @@ def test_attribute_dataset_resume_and_bad_rows(tiny_gpt2_path: Path, tmp_path: P
     for idx, mtime in first_files.items():  # rows done before the interruption were not redone
         assert (outdir / manifest.done[idx]).stat().st_mtime_ns == mtime
     out = FeatureAttributionOutput.load(merged)
-    assert [seq.source is None or True for seq in out] and len(out) == 4
+    assert len(out) == 4
+    for seq in out:  # each merged row: its prompt, 3 generated tokens, one finite score column per generated token
+        assert seq.source and [t.id for t in seq.target[: len(seq.source)]] == [t.id for t in seq.source]
+        assert len(seq.target) == len(seq.source) + 3 and seq.attr_pos_start == len(seq.source)
+        assert seq.target_attributions is not None and seq.target_attributions.shape[:2] == (len(seq.target), 3)
+        assert seq.target_attributions[: len(seq.source)].isfinite().all()
     assert out.info["input_texts"] == [texts[i] for i in (0, 1, 3, 5)]
     summary = capsys.readouterr().out
     assert "skipped row 2 (line 4 of data.csv)" in summary and "skipped row 4 (line 6 of data.csv)" in summary

@@ -34,8 +34,9 @@ def test_merge_and_add(output):
     mismatch.info["model_name"] = "other"
     with pytest.raises(ValueError, match="'model_name' differs"):
         merge_attributions([output, mismatch])
-    with pytest.raises(TypeError, match="Item 1"):
+    with pytest.raises(TypeError) as err:
         merge_attributions([output, "x"])
+    assert "attributions[1] must be a FeatureAttributionOutput, got 'x' (str)." in str(err.value)
     with pytest.raises(ValueError, match="empty"):
         merge_attributions([])
 

@@ -1,6 +1,7 @@
 """The HTML views rendered in headless Chromium: what a person sees, and the interactive parts working.
 
-Skipped when no Chromium is installed (``.ci/run`` installs Debian's ``chromium`` package).
+Marked ``browser``: skipped when no Chromium is installed, a failure under ``CI=true`` (``.ci/run`` installs Debian's
+``chromium`` package).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from viz_samples import attention_like, decoder_only, encoder_decoder, gen_token
 
 from inseq.data.attribution import FeatureAttributionOutput
 from inseq.viz import html_page
-from inseq.viz.browser import dump_dom, find_chromium, screenshot
+from inseq.viz.browser import dump_dom, screenshot
 
-pytestmark = pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.browser
 
 REPORT = "document.body.setAttribute('data-report', JSON.stringify(%s));"
 

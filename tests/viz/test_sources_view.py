@@ -12,7 +12,7 @@ from rich.console import Console
 
 from inseq.sources import SourceAttributionOutput
 from inseq.viz import html_page
-from inseq.viz.browser import dump_dom, find_chromium, screenshot
+from inseq.viz.browser import dump_dom, screenshot
 from inseq.viz.sources import sources_console, sources_html
 
 
@@ -52,7 +52,7 @@ def test_chat_input_is_shown_one_message_per_line():
     assert "system: Be brief." in buffer.getvalue() and "1. +2.0000  Sky colour?" in buffer.getvalue()
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+@pytest.mark.browser
 def test_view_renders_in_a_browser(tmp_path):
     from PIL import Image
 

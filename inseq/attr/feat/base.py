@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from ...utils.checks import describe
 from ...utils.errors import UnknownAttributionMethodError
 from ...utils.registry import Registry
 
@@ -108,7 +109,9 @@ def register_attribution_method(cls: type[FeatureAttribution], overwrite: bool =
         True
     """
     if not (isinstance(cls, type) and issubclass(cls, FeatureAttribution)):
-        raise TypeError(f"An attribution method must be a FeatureAttribution subclass, got {cls!r}.")
+        raise TypeError(
+            f"register_attribution_method(): cls must be a FeatureAttribution subclass, got {describe(cls)}."
+        )
     name = cls.method_name
     if not isinstance(name, str) or not name:
         raise ValueError(f"{cls.__name__} has no method_name: set a non-empty string identifier.")
