@@ -69,8 +69,8 @@ _SOFTMAX_FUNCS = (F.softmax, torch.softmax, torch.Tensor.softmax)
 #: Python operator methods and their ATen operator.
 _DUNDER_OPS = {
     "__rsub__": "rsub",
-    "__rdiv__": "div",
-    "__rtruediv__": "div",
+    "__rdiv__": "reciprocal",  # number / tensor: not linear in the tensor
+    "__rtruediv__": "reciprocal",
     "__truediv__": "div",
     "__pow__": "pow",
     "__rpow__": "pow",
@@ -83,6 +83,7 @@ _DUNDER_OPS = {
 }
 #: Element-wise operations that are linear in their activation when every other operand is a number.
 _SCALAR_LINEAR_OPS = frozenset({"mul", "div", "true_divide", "neg", "negative", "positive"})
+_QUOTIENT_OPS = frozenset({"div", "true_divide"})
 #: Element-wise operations of several activations whose plain gradient is LRP's: sums and selections.
 _SUM_OPS = frozenset(
     {"add", "sub", "rsub", "subtract", "where", "maximum", "minimum", "fmax", "fmin", "clamp", "clip", "masked_fill"}
@@ -454,7 +455,8 @@ class LRPFunctionMode(TorchFunctionMode):
             if constants:  # an affine map with a constant tensor (mask, bias, frozen weight): the plain gradient
                 return func(*args, **kwargs)
             (root,) = roots.values()
-            if op in _SCALAR_LINEAR_OPS:  # exact: the plain gradient equals the identity rule's
+            # linear in the one activation (times or over a number): the plain gradient equals the identity rule's
+            if op in _SCALAR_LINEAR_OPS and len(acts) == 1 and (op not in _QUOTIENT_OPS or args[0] is acts[0]):
                 return self._tag(func(*args, **kwargs), root)
             with torch.no_grad():
                 value = func(*args, **kwargs)
@@ -466,7 +468,9 @@ class LRPFunctionMode(TorchFunctionMode):
             self.report.add("product")
             return bilinear(func, *args)
         if op not in _SUM_OPS:
-            self.report.warn_no_rule(op, "an element-wise operation of several activations that is not a sum or a product")
+            self.report.warn_no_rule(
+                op, "an element-wise operation of several activations that is not a sum or a product"
+            )
         return func(*args, **kwargs)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
