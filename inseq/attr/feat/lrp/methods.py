@@ -18,6 +18,7 @@ from typing import ClassVar
 from ...engine import AttributionContext
 from ..base import MethodResult
 from ..gradient.methods import InputXGradientAttribution
+from .attention import needs_eager_attention
 from .rules import lrp_rules
 
 
@@ -29,7 +30,9 @@ class _LRPAttribution(InputXGradientAttribution):
 
     def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
         module = ctx.model.torch_module
-        with lrp_rules(module, constant_attention=self.constant_attention, eager=ctx.model.eager_attention) as report:
+        # SDPA stays fused (its backward, rescaled, is the rules'); only other kernels are switched to eager
+        eager = ctx.model.eager_attention if needs_eager_attention(module) else None
+        with lrp_rules(module, constant_attention=self.constant_attention, eager=eager) as report:
             result = super().compute(ctx, max_chunk_size=max_chunk_size)
         self.last_report = report
         if not report.counts.get("softmax"):

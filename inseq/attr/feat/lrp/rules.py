@@ -142,20 +142,6 @@ def half_gradient(x: torch.Tensor) -> torch.Tensor:
     return half + half.detach()
 
 
-def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """``x`` unchanged (bit for bit) with its gradient multiplied by ``factor``.
-
-    Example:
-        >>> x = torch.tensor([3.0], requires_grad=True)
-        >>> torch.autograd.grad((scale_gradient(x, 0.25) * 2).sum(), x)[0].item()
-        0.5
-    """
-    if factor == 1.0 or not x.requires_grad:
-        return x
-    frozen = x.detach()
-    return frozen + (x - frozen) * factor
-
-
 def identity_rule(x: torch.Tensor, y: torch.Tensor, eps: float = IDENTITY_EPS) -> torch.Tensor:
     """``y = f(x)`` for an element-wise ``f`` with the identity rule: gradient ``f(x) / x`` (``R_x = R_y``).
 
@@ -299,10 +285,12 @@ def lrp_sdpa(
     if constant_weights:
         query, key = query.detach(), key.detach()
     else:
-        weights_act = q_act or k_act
-        qk_factor = (0.5 if q_act and k_act else 1.0) * (0.5 if v_act else 1.0)
-        query, key = scale_gradient(query, qk_factor), scale_gradient(key, qk_factor)
-        value = scale_gradient(value, 0.5 if weights_act and v_act else 1.0)
+        if q_act and k_act:  # uniform rule on Q K^T
+            query, key = half_gradient(query), half_gradient(key)
+        if v_act and (q_act or k_act):  # uniform rule on A V: the weights' half reaches Q and K linearly
+            query = half_gradient(query) if q_act else query
+            key = half_gradient(key) if k_act else key
+            value = half_gradient(value)
     extra = {"enable_gqa": True} if enable_gqa else {}
     return F.scaled_dot_product_attention(
         query, key, value, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **extra
