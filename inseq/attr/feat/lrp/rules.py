@@ -35,11 +35,13 @@ the same name):
 - any other operation that changes the relevance and has no rule (``var``, ``norm``, a quotient of two activations,
   ...) keeps the plain gradient with a warning naming it (:attr:`RuleReport.no_rule`).
 
-``F.scaled_dot_product_attention`` stays the fused, memory-efficient kernel: through one attention block, AttnLRP's
-rules (uniform on ``Q K^T`` and on ``A V``, the plain softmax gradient in between) are SDPA's own backward with the
-gradients of the queries and keys scaled by 1/4 and of the values by 1/2; CP-LRP detaches queries and keys and keeps
-the values' plain gradient. No ``L x L`` attention map is stored. Models are left on their attention implementation
-(``sdpa`` or ``eager``; the others are switched to eager for the call).
+``F.scaled_dot_product_attention`` stays the fused, memory-efficient kernel (:func:`lrp_sdpa`): through one
+attention block, AttnLRP's rules (uniform on ``Q K^T`` and on ``A V``, the plain softmax gradient in between) are
+SDPA's own backward with the gradients of the queries and keys scaled by 1/4 and of the values by 1/2 (each factor
+applied with :func:`half_gradient`, the uniform rule's own function); CP-LRP detaches queries and keys and keeps the
+values' plain gradient. No ``L x L`` attention map is stored. The attribution methods leave models on their attention
+implementation when it is ``sdpa`` or ``eager`` and switch only the others to eager for the call
+(:mod:`inseq.attr.feat.lrp.attention`).
 
 Forward hooks on modules found by inspecting the module tree handle hand-written normalisations (``LlamaRMSNorm``,
 ``T5LayerNorm``), whose kind is recognised by behaviour, and activation modules (whose forward then runs without
@@ -752,8 +754,10 @@ def lrp_rules(
         model: A (transformers) torch module.
         constant_attention: CP-LRP (attention weights treated as constants) instead of AttnLRP's softmax rule.
         eager: A context manager factory switching the model to eager attention for the block (the port's
-            ``eager_attention``; needed for fused kernels such as flash attention). ``F.scaled_dot_product_attention``
-            is decomposed under the rules either way.
+            ``eager_attention``), or None to keep the model's implementation. Needed only for kernels the function
+            mode cannot see (flash or flex attention, see
+            :func:`~inseq.attr.feat.lrp.attention.needs_eager_attention`): ``F.scaled_dot_product_attention`` keeps
+            its fused kernel under the rules (:func:`lrp_sdpa`).
 
     Yields:
         A :class:`RuleReport` filled while the model runs.
