@@ -450,7 +450,9 @@ class LRPFunctionMode(TorchFunctionMode):
                 return self._tag(func(*args, **kwargs), root)
             with torch.no_grad():
                 value = func(*args, **kwargs)
-            if not isinstance(value, torch.Tensor) or value.shape != root.shape or not value.is_floating_point():
+            if isinstance(value, torch.Tensor) and not value.is_floating_point():
+                return value  # comparisons, masks: no gradient to carry
+            if not isinstance(value, torch.Tensor) or value.shape != root.shape:  # several outputs, broadcasting
                 return func(*args, **kwargs)
             self.report.add("activation")
             return self._tag(identity_rule(root, value), root)
