@@ -17,7 +17,7 @@ Example:
     .. code-block:: bash
 
         OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_lrp_memory.py --tokens 1024
-        .venv/bin/python benchmarks/bench_lrp_memory.py --tokens 512,1024 --methods attnlrp --forced 4
+        .venv/bin/python benchmarks/bench_lrp_memory.py --tokens 4096 --attention fused --forced 4
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", default="1024", help="prompt lengths, comma-separated (default 1024)")
     parser.add_argument("--methods", default="attnlrp,cp_lrp,saliency", help="methods, comma-separated")
     parser.add_argument("--forced", type=int, default=4, help="forced target tokens after the prompt (default 4)")
+    parser.add_argument("--attention", default="fused,eager", help="LRP attention runs: fused, eager (default both)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one measurement, print JSON
     args = parser.parse_args(argv)
     if args.one:
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         for tokens in (int(t) for t in args.tokens.split(",")):
             path = _build_model(tokens, Path(tmp))
             for method in args.methods.split(","):
-                for attention in ("fused", "eager") if method != "saliency" else ("fused",):
+                runs = args.attention.split(",") if method in ("attnlrp", "cp_lrp") else ["fused"]
+                for attention in runs:
                     spec = {"model_path": str(path), "method": method, "attention": attention}
                     spec |= {"tokens": tokens, "forced": args.forced}
                     done = subprocess.run(
