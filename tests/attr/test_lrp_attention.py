@@ -189,3 +189,22 @@ def test_no_attention_map_on_a_long_prompt(loaded: Callable[[str], Any], method:
         assert out.target_attributions.shape[1] == full - length
     assert sizes[True] >= 4 * 4 * length**2  # eager attention: maps of heads x L x L (the check can see them)
     assert sizes[False] == 0, f"{method} created a {sizes[False]}-byte tensor of at least {length} x {length}"
+
+
+@pytest.mark.parametrize(
+    ("implementation", "eager"),
+    [("sdpa", False), ("eager", False), ("flash_attention_2", True), ("flex_attention", True)],
+)
+def test_only_kernels_the_rules_cannot_see_are_switched_to_eager(implementation: str, eager: bool) -> None:
+    class Config:
+        _attn_implementation = implementation
+
+    class WithConfig(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = Config()
+            self.inner = torch.nn.Linear(2, 2)
+
+    model = torch.nn.Sequential(WithConfig())
+    assert attention_implementations(model) == {implementation}
+    assert needs_eager_attention(model) is eager
