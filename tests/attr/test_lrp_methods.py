@@ -366,7 +366,7 @@ def test_attnlrp_loses_relevance_only_in_the_softmax_bias_term(loaded: Callable[
     ids = model.encode(DEC_TEXT).input_ids
     embeds = model.embed_ids(ids).detach().requires_grad_(True)
     ledger = _SoftmaxLedger()
-    with lrp_rules(hf), ledger:
+    with lrp_rules(hf, eager=model.eager_attention), ledger:  # eager: the ledger reads each softmax call
         logit = hf(inputs_embeds=embeds, use_cache=False).logits[0, -1, 5]
     total = _relevance(embeds, logit).sum()
     absorbed = sum(entry["s"] - entry["x"] for entry in ledger.absorbed)

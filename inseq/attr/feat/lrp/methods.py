@@ -3,8 +3,9 @@
 Both run on the fast gradient path of :class:`~inseq.attr.feat.gradient.methods.InputXGradientAttribution` (one
 forward per chunk of target positions, one batched backward), with LRP's rules installed on the model for the call
 by :func:`~inseq.attr.feat.lrp.rules.lrp_rules`: the relevance of an input embedding is the embedding times the
-modified gradient. The rules are placed on any architecture by intercepting torch functions and inspecting the
-module tree, not by a per-family table; nothing stays patched on the model after the call.
+modified gradient. The rules are placed on any architecture by intercepting torch functions (each decided by its
+operation) and inspecting the module tree, not by a per-family table; nothing stays patched on the model after the
+call. SDPA attention keeps its fused kernel (no ``L x L`` map stored); only other kernels are switched to eager.
 
 Licence note: the authors' reference implementation of AttnLRP states that LRP is a patented technology that may be
 used free of charge for personal and scientific purposes only; check whether this applies to your use.
@@ -18,6 +19,7 @@ from typing import ClassVar
 from ...engine import AttributionContext
 from ..base import MethodResult
 from ..gradient.methods import InputXGradientAttribution
+from .attention import needs_eager_attention
 from .rules import lrp_rules
 
 
@@ -29,7 +31,9 @@ class _LRPAttribution(InputXGradientAttribution):
 
     def compute(self, ctx: AttributionContext, *, max_chunk_size: int | None = None) -> MethodResult:
         module = ctx.model.torch_module
-        with lrp_rules(module, constant_attention=self.constant_attention, eager=ctx.model.eager_attention) as report:
+        # SDPA stays fused (its backward, rescaled, is the rules'); only other kernels are switched to eager
+        eager = ctx.model.eager_attention if needs_eager_attention(module) else None
+        with lrp_rules(module, constant_attention=self.constant_attention, eager=eager) as report:
             result = super().compute(ctx, max_chunk_size=max_chunk_size)
         self.last_report = report
         if not report.counts.get("softmax"):

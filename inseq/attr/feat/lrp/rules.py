@@ -18,13 +18,34 @@ Every rule keeps the forward values bit-identical: a rule returns ``value.detach
 whose value is the original output and whose gradient is the surrogate's. Only plain torch operations are used, so
 the rules work under ``torch.autograd.grad(..., is_grads_batched=True)`` (vmap over grad outputs).
 
-The rules are placed without any per-architecture table: a :class:`torch.overrides.TorchFunctionMode`, active only
-while the model's (and its encoder's) forward runs, intercepts the torch functions (``mul``, ``matmul``, ``bmm``,
-``einsum``, ``softmax``, ``scaled_dot_product_attention``, ``gelu``, ``silu``, ``tanh``, ``layer_norm``, ...), and
-forward hooks on modules found by inspecting the module tree handle composite activations (e.g. GPT-2's
-``NewGELUActivation``) and hand-written normalisations (``LlamaRMSNorm``, ``T5LayerNorm``), whose kind is
-recognised by behaviour. The model runs with eager attention and in eval mode for the call; hooks, attention
-implementation and training flags are restored afterwards.
+The rules are decided by the operation, without any per-architecture table: a
+:class:`torch.overrides.TorchFunctionMode`, active only while the model's (and its encoder's) forward runs, sees every
+torch function call and classifies it with torch's own operator tags (``torch.Tag.pointwise`` of the ATen operator of
+the same name):
+
+- element-wise operations of one activation (``erf``, ``tanh``, ``exp``, ``F.elu``, ``x * sigmoid(x)``, an inline
+  ``0.5 * x * (1 + erf(x / sqrt(2)))``, ...; other operands Python numbers) are followed as a *chain* from their
+  root tensor: every member of the chain carries the identity rule with respect to the root, so a composite
+  activation written inline gets the same rule as ``F.gelu``; multiplications and divisions by a number keep the
+  plain (equal) gradient;
+- element-wise products of two different activations (``gate * up``) and ``matmul``/``bmm``/``baddbmm``/two-operand
+  ``einsum`` get the uniform rule, sums and selections (``add``, ``sub``, ``where``, ``maximum``, ...) the plain
+  gradient; ``F.glu`` is its product of two halves;
+- ``softmax`` and ``scaled_dot_product_attention`` get the attention rule; ``layer_norm``/``rms_norm`` the norm rule;
+- any other operation that changes the relevance and has no rule (``var``, ``norm``, a quotient of two activations,
+  ...) keeps the plain gradient with a warning naming it (:attr:`RuleReport.no_rule`).
+
+``F.scaled_dot_product_attention`` stays the fused, memory-efficient kernel (:func:`lrp_sdpa`): through one
+attention block, AttnLRP's rules (uniform on ``Q K^T`` and on ``A V``, the plain softmax gradient in between) are
+SDPA's own backward with the gradients of the queries and keys scaled by 1/4 and of the values by 1/2 (each factor
+applied with :func:`half_gradient`, the uniform rule's own function); CP-LRP detaches queries and keys and keeps the
+values' plain gradient. No ``L x L`` attention map is stored. The attribution methods leave models on their attention
+implementation when it is ``sdpa`` or ``eager`` and switch only the others to eager for the call
+(:mod:`inseq.attr.feat.lrp.attention`).
+
+Forward hooks on modules found by inspecting the module tree handle hand-written normalisations (``LlamaRMSNorm``,
+``T5LayerNorm``), whose kind is recognised by behaviour, and activation modules (whose forward then runs without
+interception). The model runs in eval mode for the call; hooks and training flags are restored afterwards.
 """
 
 from __future__ import annotations
@@ -45,21 +66,53 @@ from torch.overrides import TorchFunctionMode
 IDENTITY_EPS = 1e-6
 
 _ACTIVATION_NAME = re.compile(r"gelu|silu|swish|mish|tanh|sigmoid|softplus|activation", re.IGNORECASE)
-_PRODUCT_FUNCS = (torch.mul, torch.Tensor.mul)
 _MATMUL_FUNCS = (torch.matmul, torch.Tensor.matmul, torch.bmm, torch.Tensor.bmm)
 _SOFTMAX_FUNCS = (F.softmax, torch.softmax, torch.Tensor.softmax)
-_ACTIVATION_FUNCS = (
-    F.gelu,
-    F.silu,
-    F.mish,
-    F.softplus,
-    torch.tanh,
-    torch.Tensor.tanh,
-    torch.sigmoid,
-    torch.Tensor.sigmoid,
-    F.tanh,
-    F.sigmoid,
+#: Python operator methods and their ATen operator.
+_DUNDER_OPS = {
+    "__rsub__": "rsub",
+    "__rdiv__": "reciprocal",  # number / tensor: not linear in the tensor
+    "__rtruediv__": "reciprocal",
+    "__truediv__": "div",
+    "__pow__": "pow",
+    "__rpow__": "pow",
+    "__neg__": "neg",
+    "__mul__": "mul",
+    "__rmul__": "mul",
+    "__add__": "add",
+    "__radd__": "add",
+    "__sub__": "sub",
+}
+#: Element-wise operations that are linear in their activation when every other operand is a number.
+_SCALAR_LINEAR_OPS = frozenset({"mul", "div", "true_divide", "neg", "negative", "positive"})
+_QUOTIENT_OPS = frozenset({"div", "true_divide"})
+#: Element-wise operations of several activations whose plain gradient is LRP's: sums and selections.
+_SUM_OPS = frozenset(
+    {"add", "sub", "rsub", "subtract", "where", "maximum", "minimum", "fmax", "fmin", "clamp", "clip", "masked_fill"}
 )
+#: Element-wise products of two activations: the uniform rule.
+_PRODUCT_OPS = frozenset({"mul", "multiply"})
+#: Operations (not element-wise) that change the relevance and have no LRP rule here: a warning names them.
+_NO_RULE_OPS = frozenset(
+    {
+        "var",
+        "std",
+        "var_mean",
+        "std_mean",
+        "norm",
+        "vector_norm",
+        "linalg_vector_norm",
+        "logsumexp",
+        "log_softmax",
+        "prod",
+        "cumprod",
+        "normalize",
+        "cosine_similarity",
+        "cdist",
+        "logcumsumexp",
+    }
+)
+_POINTWISE_CACHE: dict[Any, str | None] = {}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -203,6 +256,96 @@ def decomposed_sdpa(
     return bilinear(torch.matmul, weights, value)
 
 
+def lrp_sdpa(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+    *,
+    constant_weights: bool = False,
+) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` itself (fused, no ``L x L`` map kept) with the LRP rules on its inputs.
+
+    The gradients equal :func:`decomposed_sdpa`'s: the uniform rule halves the gradient of each factor of ``Q K^T``
+    and of ``A V`` and AttnLRP's softmax rule is the plain softmax gradient, so queries and keys get 1/4 of SDPA's
+    own gradient and values 1/2 (each half only where the other factor is an activation too). CP-LRP
+    (``constant_weights``): queries and keys get none, values the plain gradient. Dropout is not applied.
+
+    Example:
+        >>> q, k, v = (torch.randn(1, 2, 3, 4, requires_grad=True) for _ in range(3))
+        >>> out = lrp_sdpa(q, k, v, is_causal=True)
+        >>> ref = decomposed_sdpa(q, k, v, is_causal=True)
+        >>> all(torch.allclose(a, b, atol=1e-6) for a, b in zip(torch.autograd.grad(out.sum(), (q, k, v)),
+        ...                                                      torch.autograd.grad(ref.sum(), (q, k, v))))
+        True
+    """
+    q_act, k_act, v_act = (_needs_grad(t) for t in (query, key, value))
+    if constant_weights:
+        query, key = query.detach(), key.detach()
+    else:
+        if q_act and k_act:  # uniform rule on Q K^T
+            query, key = half_gradient(query), half_gradient(key)
+        if v_act and (q_act or k_act):  # uniform rule on A V: the weights' half reaches Q and K linearly
+            query = half_gradient(query) if q_act else query
+            key = half_gradient(key) if k_act else key
+            value = half_gradient(value)
+    extra = {"enable_gqa": True} if enable_gqa else {}
+    return F.scaled_dot_product_attention(
+        query, key, value, attn_mask=attn_mask, dropout_p=0.0, is_causal=is_causal, scale=scale, **extra
+    )
+
+
+def glu_rule(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``F.glu(x, dim)`` (``a * sigmoid(b)`` of the two halves): uniform rule on the product, identity on the sigmoid.
+
+    Example:
+        >>> x = torch.randn(2, 6, requires_grad=True)
+        >>> y = glu_rule(x)
+        >>> torch.equal(y, torch.nn.functional.glu(x)), torch.allclose((x * torch.autograd.grad(y.sum(), x)[0]).sum(),
+        ...                                                             y.sum(), atol=1e-5)
+        (True, True)
+    """
+    a, b = x.chunk(2, dim=dim)
+    return bilinear(torch.mul, a, identity_rule(b, torch.sigmoid(b)))
+
+
+def pointwise_op_name(func: Any) -> str | None:
+    """The ATen name of ``func`` when it is an element-wise operation (``torch.Tag.pointwise``), else None.
+
+    In-place variants (``add_``) map to their operator's name; Python operators (``__rsub__``) to theirs.
+
+    Example:
+        >>> pointwise_op_name(torch.erf), pointwise_op_name(torch.nn.functional.elu), pointwise_op_name(torch.matmul)
+        ('erf', 'elu', None)
+    """
+    try:
+        return _POINTWISE_CACHE[func]
+    except (KeyError, TypeError):
+        pass
+    name = getattr(func, "__name__", None)
+    result = None
+    if isinstance(name, str):
+        name = _DUNDER_OPS.get(name, name)
+        if not name.startswith("_"):
+            base = name[:-1] if name.endswith("_") else name
+            op = getattr(torch.ops.aten, base, None) if base.isidentifier() else None
+            try:
+                overloads = [getattr(op, o) for o in op.overloads()] if op is not None else []
+            except (AttributeError, RuntimeError):
+                overloads = []
+            if any(torch.Tag.pointwise in overload.tags for overload in overloads):
+                result = base
+    try:
+        _POINTWISE_CACHE[func] = result
+    except TypeError:
+        pass
+    return result
+
+
 def bilinear(func: Callable[..., torch.Tensor], a: Any, b: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
     """``func(a, b)`` with the uniform rule when both operands carry gradients (plain otherwise: a linear map).
 
@@ -234,17 +377,32 @@ class RuleReport:
 
     counts: dict[str, int] = field(default_factory=dict)
     plain: dict[str, str] = field(default_factory=dict)
+    no_rule: dict[str, str] = field(default_factory=dict)
 
     def add(self, rule: str) -> None:
         self.counts[rule] = self.counts.get(rule, 0) + 1
 
+    def warn_no_rule(self, op: str, why: str) -> None:
+        """Record (and warn once about) an operation left with the plain gradient although it changes relevance."""
+        if op in self.no_rule:
+            return
+        self.no_rule[op] = why
+        warnings.warn(f"LRP: operation {op!r} has no LRP rule and keeps the plain gradient: {why}.", stacklevel=4)
+
+
+def _is_number(value: Any) -> bool:
+    """A Python number or a 0-d constant tensor: an operand that keeps an element-wise op a function of one tensor."""
+    if isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, torch.Tensor) and value.ndim == 0 and not _needs_grad(value)
+
 
 class LRPFunctionMode(TorchFunctionMode):
-    """Replaces the backward of the torch functions LRP treats specially (see the module docstring).
+    """Replaces the backward of the torch functions by their LRP rule, decided by the operation (module docstring).
 
     Args:
         constant_attention: CP-LRP: detach softmax outputs (attention weights treated as constants).
-        report: Collects how often each rule fired.
+        report: Collects how often each rule fired and the operations left without a rule.
 
     Example:
         >>> x = torch.randn(3, requires_grad=True)
@@ -259,12 +417,62 @@ class LRPFunctionMode(TorchFunctionMode):
         self.constant_attention = constant_attention
         self.report = report
         self.paused = 0
+        self._token = object()  # tags chain members of this mode only
+
+    # -------------------------------------------------------------------------------- chains of element-wise ops
+    def _root(self, t: torch.Tensor) -> torch.Tensor:
+        tag = getattr(t, "_lrp_chain", None)
+        return tag[1] if tag is not None and tag[0] is self._token else t
+
+    def _tag(self, out: Any, root: torch.Tensor) -> Any:
+        if isinstance(out, torch.Tensor) and out is not root:
+            out._lrp_chain = (self._token, root)
+        return out
+
+    def _pointwise(self, op: str, func: Any, args: tuple, kwargs: dict) -> Any:
+        operands = [*args, *kwargs.values()]
+        acts = [t for t in operands if _needs_grad(t)]
+        if not acts:
+            return func(*args, **kwargs)
+        if op != func.__name__ and func.__name__.endswith("_") and not func.__name__.startswith("__"):
+            out = func(*args, **kwargs)  # in-place: plain, and no longer a chain member
+            if isinstance(out, torch.Tensor) and hasattr(out, "_lrp_chain"):
+                del out._lrp_chain
+            return out
+        roots = {id(self._root(t)): self._root(t) for t in acts}
+        constants = [v for v in operands if isinstance(v, torch.Tensor) and not _needs_grad(v) and not _is_number(v)]
+        if len(roots) == 1:
+            if constants:  # an affine map with a constant tensor (mask, bias, frozen weight): the plain gradient
+                return func(*args, **kwargs)
+            (root,) = roots.values()
+            # linear in the one activation (times or over a number): the plain gradient equals the identity rule's
+            if op in _SCALAR_LINEAR_OPS and len(acts) == 1 and (op not in _QUOTIENT_OPS or args[0] is acts[0]):
+                return self._tag(func(*args, **kwargs), root)
+            with torch.no_grad():
+                value = func(*args, **kwargs)
+            if isinstance(value, torch.Tensor) and not value.is_floating_point():
+                return value  # comparisons, masks: no gradient to carry
+            if not isinstance(value, torch.Tensor) or value.shape != root.shape:  # several outputs, broadcasting
+                return func(*args, **kwargs)
+            self.report.add("activation")
+            return self._tag(identity_rule(root, value), root)
+        if op in _PRODUCT_OPS and len(acts) == 2 and len(args) >= 2 and not kwargs:
+            self.report.add("product")
+            return bilinear(func, *args)
+        if op not in _SUM_OPS:
+            self.report.warn_no_rule(
+                op, "an element-wise operation of several activations that is not a sum or a product"
+            )
+        return func(*args, **kwargs)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
         kwargs = kwargs or {}
         if self.paused or not torch.is_grad_enabled():
             return func(*args, **kwargs)
-        if func in _PRODUCT_FUNCS or func in _MATMUL_FUNCS:
+        op = pointwise_op_name(func)
+        if op is not None:
+            return self._pointwise(op, func, args, kwargs)
+        if func in _MATMUL_FUNCS:
             if len(args) >= 2 and _needs_grad(args[0], args[1]):
                 self.report.add("product")
                 return bilinear(func, *args, **kwargs)
@@ -280,13 +488,15 @@ class LRPFunctionMode(TorchFunctionMode):
             return out.detach() if self.constant_attention else out
         if func is F.scaled_dot_product_attention:
             self.report.add("softmax")
-            kwargs.pop("dropout_p", None)
-            return decomposed_sdpa(*args, constant_weights=self.constant_attention, **kwargs)
-        if func in _ACTIVATION_FUNCS and args and isinstance(args[0], torch.Tensor):
-            self.report.add("activation")
-            return identity_rule(args[0], func(*args, **kwargs))
+            return lrp_sdpa(*args, constant_weights=self.constant_attention, **kwargs)
+        if func is F.glu and args and _needs_grad(args[0]):
+            self.report.add("product")
+            return glu_rule(*args, **kwargs)
         if func is F.layer_norm or func is F.rms_norm:
             return self._functional_norm(func, args, kwargs)
+        name = getattr(func, "__name__", "")
+        if name in _NO_RULE_OPS and any(_needs_grad(t) for t in (*args, *kwargs.values())):
+            self.report.warn_no_rule(name, "a non-linear operation with no LRP rule")
         return func(*args, **kwargs)
 
     def _einsum(self, args: tuple, kwargs: dict) -> torch.Tensor:
@@ -299,7 +509,8 @@ class LRPFunctionMode(TorchFunctionMode):
         return torch.einsum(equation, *operands, **kwargs)
 
     def _functional_norm(self, func: Any, args: tuple, kwargs: dict) -> torch.Tensor:
-        out = func(*args, **kwargs)
+        with torch.no_grad():  # norm_rule keeps only the value
+            out = func(*args, **kwargs)
         names = ("input", "normalized_shape", "weight", "bias", "eps") if func is F.layer_norm else None
         names = names or ("input", "normalized_shape", "weight", "eps")
         bound = dict(zip(names, args, strict=False)) | kwargs
@@ -409,6 +620,7 @@ class _Installer:
     handles: list[Any] = field(default_factory=list)
     depth: int = 0
     norms: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    pauses: list[bool] = field(default_factory=list)
 
     def install(self) -> None:
         for root in self.roots:
@@ -416,9 +628,14 @@ class _Installer:
             self.handles.append(root.register_forward_hook(self._exit, always_call=True))
         for name, module in self.model.named_modules():
             if is_norm_module(module):
-                self.handles.append(module.register_forward_hook(self._norm_hook(name), with_kwargs=True))
+                hook = self._norm_hook(name)
             elif is_activation_module(module):
-                self.handles.append(module.register_forward_hook(self._activation_hook(name), with_kwargs=True))
+                hook = self._activation_hook(name)
+            else:
+                continue
+            # the module's own forward runs without interception: its output gets the module's rule
+            self.handles.append(module.register_forward_pre_hook(self._pause))
+            self.handles.append(module.register_forward_hook(hook, with_kwargs=True, always_call=True))
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -438,44 +655,59 @@ class _Installer:
         if self.depth == 0:
             self.mode.__exit__(None, None, None)
 
+    def _pause(self, module: torch.nn.Module, args: tuple) -> None:
+        paused = self.depth > 0
+        self.pauses.append(paused)
+        if paused:
+            self.mode.paused += 1
+
+    def _resume(self) -> None:
+        if self.pauses and self.pauses.pop():
+            self.mode.paused -= 1
+
     def _norm_hook(self, name: str) -> Callable[..., Any]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-            x = _first_tensor(args, kwargs)
-            if not self.depth or x is None or not isinstance(output, torch.Tensor) or not x.requires_grad:
-                return None
-            key = id(module)
-            if key not in self.norms:
-                self.norms[key] = recognise_norm(module, x, output)
-                if self.norms[key] is None:
-                    self._plain(name, module, "normalisation not recognised as LayerNorm or RMSNorm")
-            spec = self.norms[key]
-            if spec is None:
-                return None
-            self.report.add("norm")
-            self.mode.paused += 1
             try:
-                return norm_rule(x, output, **spec)
+                return self._apply_norm(name, module, args, kwargs, output)
             finally:
-                self.mode.paused -= 1
+                self._resume()
 
         return hook
 
     def _activation_hook(self, name: str) -> Callable[..., Any]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-            x = _first_tensor(args, kwargs)
-            if not self.depth or x is None or not x.requires_grad:
-                return None
-            if not isinstance(output, torch.Tensor) or output.shape != x.shape:
-                self._plain(name, module, "not an element-wise activation (output shape differs from input)")
-                return None
-            self.report.add("activation")
-            self.mode.paused += 1
             try:
-                return identity_rule(x, output)
+                return self._apply_activation(name, module, args, kwargs, output)
             finally:
-                self.mode.paused -= 1
+                self._resume()
 
         return hook
+
+    def _apply_norm(self, name: str, module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+        """The norm rule on a norm module's output (its forward ran paused; the rule runs paused too)."""
+        x = _first_tensor(args, kwargs)
+        if not self.depth or x is None or not isinstance(output, torch.Tensor) or not x.requires_grad:
+            return None
+        key = id(module)
+        if key not in self.norms:
+            self.norms[key] = recognise_norm(module, x, output)
+            if self.norms[key] is None:
+                self._plain(name, module, "normalisation not recognised as LayerNorm or RMSNorm")
+        spec = self.norms[key]
+        if spec is None:
+            return None
+        self.report.add("norm")
+        return norm_rule(x, output, **spec)
+
+    def _apply_activation(self, name: str, module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+        x = _first_tensor(args, kwargs)
+        if not self.depth or x is None or not x.requires_grad:
+            return None
+        if not isinstance(output, torch.Tensor) or output.shape != x.shape:
+            self._plain(name, module, "not an element-wise activation (output shape differs from input)")
+            return None
+        self.report.add("activation")
+        return identity_rule(x, output)
 
     def _plain(self, name: str, module: torch.nn.Module, why: str) -> None:
         if name in self.report.plain:
@@ -524,8 +756,10 @@ def lrp_rules(
         model: A (transformers) torch module.
         constant_attention: CP-LRP (attention weights treated as constants) instead of AttnLRP's softmax rule.
         eager: A context manager factory switching the model to eager attention for the block (the port's
-            ``eager_attention``; needed for fused kernels such as flash attention). ``F.scaled_dot_product_attention``
-            is decomposed under the rules either way.
+            ``eager_attention``), or None to keep the model's implementation. Needed only for kernels the function
+            mode cannot see (flash or flex attention, see
+            :func:`~inseq.attr.feat.lrp.attention.needs_eager_attention`): ``F.scaled_dot_product_attention`` keeps
+            its fused kernel under the rules (:func:`lrp_sdpa`).
 
     Yields:
         A :class:`RuleReport` filled while the model runs.
