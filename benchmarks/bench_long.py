@@ -371,7 +371,8 @@ def render_markdown(results: dict) -> str:
         "|" + "---|" * len(columns),
     ]
     for row in results["rows"]:
-        lines.append("| " + " | ".join(_cells(row, results)[: len(columns)]) + " |")
+        cells = [c.replace("|", "\\|") for c in _cells(row, results)[: len(columns)]]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
