@@ -315,7 +315,16 @@ def _saliency(results: dict, length: int, name: str) -> dict | None:
     return None
 
 
-COLUMNS = ("method", "tokens", "here", "own MB", "x saliency", "inseq 0.7.1", "0.7.1 own MB", "0.7.1 x saliency")
+COLUMNS = (
+    "method",
+    "tokens",
+    "this checkout",
+    "own MB",
+    "x saliency",
+    "inseq 0.7.1",
+    "0.7.1 own MB",
+    "0.7.1 x saliency",
+)
 
 
 def _cells(row: dict, results: dict) -> list[str]:
