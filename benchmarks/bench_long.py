@@ -159,7 +159,7 @@ def _run_child(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int
                 _, _, usage = os.wait4(proc.pid, 0)
                 break
             time.sleep(0.1)
-        proc.returncode = 0  # reaped above: keep Popen from waiting on it again
+        proc.returncode = -signal.SIGKILL if status is None else status  # reaped above: Popen must not wait again
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
