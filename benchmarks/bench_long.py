@@ -6,8 +6,9 @@ Methods: ``saliency``, ``input_x_gradient``, ``integrated_gradients`` (``--n-ste
 subprocess that loads the model, warms it up on a 2-token prompt, builds a prompt of exactly that many tokens
 (random single-token words) and its continuation by ``--gen`` more words, and times one ``model.attribute(prompt,
 full_text)`` call (the continuation is forced, as ``generated_texts``). ``peak`` is the resident set's high-water mark
-of that subprocess (``ru_maxrss`` from ``wait4``: model, warm-up and attribution); ``own`` is ``peak`` minus the
-``peak`` of an idle run (load, warm-up, no attribution) on the same interpreter, measured first. ``x saliency`` is
+of that subprocess alone (model, warm-up and attribution: ``VmHWM`` read by the worker when it ends, or by this
+script when it kills it; ``ru_maxrss`` where there is no ``/proc``); ``own`` is ``peak`` minus the ``peak`` of an
+idle run (load, warm-up, no attribution) on the same interpreter, measured first. ``x saliency`` is
 the time and peak ratio to saliency at the same length in the same run. A run over ``--timeout`` seconds is killed
 (its peak up to then is kept, marked ``>``).
 
@@ -96,7 +97,8 @@ def worker(method: str, length: int, gen: int, model_path: str, threads: int, n_
     Loads the model for ``method``, warms it up on a 2-token prompt, then times one attribution of ``gen`` forced
     tokens after a ``length``-token prompt. ``method="idle"`` loads and warms up (with saliency) but attributes
     nothing: its peak is the baseline subtracted from the others. Only API shared by inseq 0.7.1 and this checkout
-    is used (``load_model``, ``attribute``); ``budgets`` (``name=value,...``) applies to this checkout only.
+    is used (``load_model``, ``attribute``); ``budgets`` (``name=value,...``) applies to this checkout only. The
+    result holds the process's own peak resident set (``VmHWM``) at the end.
     """
     import contextlib
     import warnings
@@ -133,28 +135,55 @@ def worker(method: str, length: int, gen: int, model_path: str, threads: int, n_
         from importlib.metadata import version as dist_version
 
         version = dist_version("inseq")
-    return {"time_s": elapsed, "threads": torch.get_num_threads(), "inseq": f"{version} {Path(inseq.__file__).parent}"}
+    import resource
+
+    peak = _hwm_mb() or _maxrss_mb(resource.getrusage(resource.RUSAGE_SELF))
+    inseq_info = f"{version} {Path(inseq.__file__).parent}"
+    return {"time_s": elapsed, "peak_rss_mb": peak, "threads": torch.get_num_threads(), "inseq": inseq_info}
 
 
 # --------------------------------------------------------------------------------------------------- parent side
+
+
+def _hwm_mb(pid: int | str = "self") -> float | None:
+    """The resident set's high-water mark (``VmHWM``, MB) of a process since its ``exec``; None without ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _maxrss_mb(usage: Any) -> float:
+    """``ru_maxrss`` in MB (kilobytes on Linux, bytes on macOS)."""
+    return usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 def _run_child(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int | None, float, float, str, str]:
     """Run ``cmd`` with a wall-clock ``timeout`` and return its status, peak RSS (MB), wall time and its outputs.
 
     The status is the exit code (negative: killed by that signal), or ``None`` when the timeout killed it. The peak is
-    the child's own ``ru_maxrss`` (``os.wait4``), so each measurement's peak is its own.
+    the child's own high-water mark: its ``VmHWM``, polled while it runs (``/proc``), else its ``ru_maxrss`` from
+    ``os.wait4``; the latter is never below the parent's resident set at the fork (Linux carries it over ``exec``),
+    a few tens of MB for the benchmark's parent, which imports neither torch nor inseq while measuring.
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
         status: int | None = None
+        polled: float | None = None
         while True:
             pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 status = os.waitstatus_to_exitcode(wait_status)
                 break
+            hwm = _hwm_mb(proc.pid)
+            polled = hwm if polled is None or (hwm is not None and hwm > polled) else polled
             if time.perf_counter() - start > timeout:
+                polled = max(polled or 0.0, _hwm_mb(proc.pid) or 0.0) or None
                 os.killpg(proc.pid, signal.SIGKILL)
                 _, _, usage = os.wait4(proc.pid, 0)
                 break
@@ -163,25 +192,29 @@ def _run_child(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
-        return status, usage.ru_maxrss / 1024, wall, out.read(), err.read()
+        return status, polled or _maxrss_mb(usage), wall, out.read(), err.read()
 
 
-def measure(python: str, method: str, length: int, args: argparse.Namespace, here: bool) -> dict:
+def measure(
+    python: str, method: str, length: int, args: argparse.Namespace, here: bool, timeout: float | None = None
+) -> dict:
     """Run :func:`worker` in a fresh subprocess of ``python`` and return its result with the peak and status.
 
     ``here``: the interpreter runs this checkout's ``inseq`` (put first on ``PYTHONPATH``); otherwise any inherited
-    ``PYTHONPATH`` is dropped so that the interpreter's own installed ``inseq`` runs.
+    ``PYTHONPATH`` is dropped so that the interpreter's own installed ``inseq`` runs. ``timeout`` (default
+    ``--timeout``) covers the whole process: start, imports, loading, warm-up and attribution.
     """
+    timeout = args.timeout if timeout is None else timeout
     cmd = [python, str(Path(__file__).resolve()), "--worker", method, "--lengths", str(length), "--gen", str(args.gen)]
     cmd += ["--model", str(args.model), "--threads", str(args.threads), "--n-steps", str(args.n_steps)]
     cmd += ["--budgets", args.budgets if here else ""]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT.parent), str(ROOT)] if here else [str(ROOT)])
-    status, peak, wall, out, err = _run_child(cmd, env, args.timeout)
+    status, peak, wall, out, err = _run_child(cmd, env, timeout)
     result: dict[str, Any] = {"peak_rss_mb": peak, "wall_s": wall}
     if status is None:
-        result.update(status="timeout", time_s=args.timeout)
+        result.update(status="timeout", time_s=timeout)
     elif status != 0:
         lines = [line for line in err.strip().splitlines() if line.strip()]
         reason = f"killed by signal {-status} (out of memory?)" if status < 0 else (lines or ["?"])[-1][:200]
@@ -269,7 +302,7 @@ def run_all(args: argparse.Namespace, methods: list[str], lengths: list[int]) ->
     pythons = {"here": sys.executable} | ({"0.7.1": args.inseq_python} if args.inseq_python else {})
     results: dict[str, Any] = {"meta": _meta(args), "idle": {}, "rows": []}
     for name, python in pythons.items():
-        results["idle"][name] = measure(python, IDLE, min(lengths), args, here=name == "here")
+        results["idle"][name] = measure(python, IDLE, min(lengths), args, name == "here", max(args.timeout, 600))
         idle = results["idle"][name]
         print(f"idle load ({name}): {_idle(idle)}; inseq {idle.get('inseq', '?')}", flush=True)
     print(_console_header(), flush=True)

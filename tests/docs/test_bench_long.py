@@ -89,3 +89,17 @@ def test_a_tiny_run_measures_each_method_in_its_own_process(tmp_path: Path) -> N
     assert saliency["here"]["peak_rss_mb"] > 100 and results["idle"]["here"]["peak_rss_mb"] > 100
     assert occlusion["here"] == {"status": "skipped", "reason": "quadratic, > 4 tokens"}
     assert "| saliency | 8+4 | " in page.read_text()
+
+
+def test_a_child_over_its_timeout_is_killed_and_keeps_its_peak() -> None:
+    code = "import time; b = bytearray(150 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(60)"
+    status, peak, wall, _, _ = bench_long._run_child([sys.executable, "-c", code], dict(os.environ), timeout=3)
+    assert status is None and wall < 30
+    assert peak > 150
+
+
+def test_a_child_s_status_outputs_and_own_peak_come_back() -> None:
+    code = "import sys, time; time.sleep(1); print('out'); print('err', file=sys.stderr); sys.exit(3)"
+    status, peak, _, out, err = bench_long._run_child([sys.executable, "-c", code], dict(os.environ), timeout=60)
+    assert (status, out, err) == (3, "out\n", "err\n")
+    assert 0 < peak < 100  # the bare interpreter's, not this test process's (torch imported: a few hundred MB)
