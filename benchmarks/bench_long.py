@@ -45,6 +45,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -135,8 +136,6 @@ def worker(method: str, length: int, gen: int, model_path: str, threads: int, n_
         from importlib.metadata import version as dist_version
 
         version = dist_version("inseq")
-    import resource
-
     peak = _hwm_mb() or _maxrss_mb(resource.getrusage(resource.RUSAGE_SELF))
     inseq_info = f"{version} {Path(inseq.__file__).parent}"
     return {"time_s": elapsed, "peak_rss_mb": peak, "threads": torch.get_num_threads(), "inseq": inseq_info}
