@@ -111,7 +111,12 @@ def run_inseq(model_path: Path, sources: list[str], query: str, response: str | 
     start = time.perf_counter()
     out = inseq.attribute_sources(model, sources, query, response=response, n_ablations=n_ablations, **kwargs)
     seconds = time.perf_counter() - start
-    return {"weights": out.scores.tolist(), "seconds": seconds, "response": out.response, "forwards": out.info["n_forwards"]}
+    return {
+        "weights": out.scores.tolist(),
+        "seconds": seconds,
+        "response": out.response,
+        "forwards": out.info["n_forwards"],
+    }
 
 
 def run_contextcite(python: str, job: dict) -> dict:
@@ -129,8 +134,12 @@ def compare(ours: dict, theirs: dict, label: str) -> None:
     """Print both weight vectors, their largest difference relative to the weights' scale, and the time ratio."""
     scale = max(max(abs(w) for w in theirs["weights"]), 1e-12)
     diff = max(abs(a - b) for a, b in zip(ours["weights"], theirs["weights"]))
-    print(f"\n{label}: max |inseq - ContextCite| = {diff:.3g} = {diff / scale:.2e} of the scale (max |w| = {scale:.3g})")
-    print(f"  time: inseq {ours['seconds']:.2f} s, ContextCite {theirs['seconds']:.2f} s, ratio {ours['seconds'] / theirs['seconds']:.3f}")
+    print(
+        f"\n{label}: max |inseq - ContextCite| = {diff:.3g} = {diff / scale:.2e} of the scale (max |w| = {scale:.3g})"
+    )
+    print(
+        f"  time: inseq {ours['seconds']:.2f} s, ContextCite {theirs['seconds']:.2f} s, ratio {ours['seconds'] / theirs['seconds']:.3f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
