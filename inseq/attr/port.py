@@ -54,11 +54,14 @@ class AttentionMaps:
         decoder_self: Self-attention of the decoder (decoder-only: of the model).
         cross: Cross-attention (encoder-decoder only).
         encoder_self: Self-attention of the encoder (encoder-decoder only).
+        rows: Query positions the ``query`` axis of ``decoder_self`` and ``cross`` holds (None: every position);
+            ``encoder_self`` always holds every query.
     """
 
     decoder_self: torch.Tensor
     cross: torch.Tensor | None = None
     encoder_self: torch.Tensor | None = None
+    rows: torch.Tensor | None = None
 
 
 @dataclass
@@ -159,8 +162,10 @@ class AttributionModelPort(Protocol):
         """Context manager running the model with eager attention (weights available), restored after."""
         ...
 
-    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
-        """Attention weights of a clean forward over the first ``length`` target tokens of ``batch``."""
+    def attention_maps(self, batch: AttributionBatch, length: int, rows: torch.Tensor | None = None) -> AttentionMaps:
+        """Attention weights of a clean forward over the first ``length`` target tokens of ``batch``: for the decoder,
+        of the query positions ``rows`` only where the model allows it (``AttentionMaps.rows`` says which it holds;
+        no ``L x L`` map is then built), of every query otherwise."""
         ...
 
     def structure(self) -> ModelStructure:
