@@ -37,6 +37,9 @@ class MemoryBudgets:
         plain_rows: rows of logits kept at once by no-grad passes (step scores), times the batch size.
         evaluation_tokens: ``rows x tokens`` of one no-grad forward of the faithfulness evaluation.
         evaluation_logits: ``rows x positions`` of logits kept by one forward of the faithfulness evaluation.
+        zeroed_tokens: ``rows x tokens`` of one layer recomputation of value zeroing, where each zeroed token adds
+            one copy of the batch (``tokens_per_eval`` overrides it). Since a layer call also holds each copy's
+            ``L x L`` attention scores, the number of copies falls as the input grows: 8 at 240 tokens.
 
     Example:
         >>> MemoryBudgets().forward_tokens
@@ -53,6 +56,7 @@ class MemoryBudgets:
     plain_rows: int = 256
     evaluation_tokens: int = 32768
     evaluation_logits: int = 1024
+    zeroed_tokens: int = 2048
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ....utils.budgets import get_budgets
 from ...engine import AttributionContext
 from ...port import AttentionSite
 from ..base import MethodResult
@@ -155,10 +156,19 @@ class ValueZeroingAttribution(InternalsAttribution):
             output_decoder_self_scores: Encoder-decoder without ``attribute_target``: also return the decoder
                 self-attention scores as ``sequence_scores["decoder_self_scores"]``.
             output_encoder_self_scores: Encoder-decoder: return ``sequence_scores["encoder_self_scores"]``.
-            tokens_per_eval: Tokens zeroed in one layer call (copies of the batch stacked); default: all of them.
+            tokens_per_eval: Tokens zeroed in one layer call (copies of the batch stacked); default: as many as the
+                ``zeroed_tokens`` memory budget allows (``inseq.utils.budgets.memory_budgets``), so the peak memory
+                follows the budget and not the input length.
         """
         if similarity_metric not in ("cosine", "euclidean"):
             raise ValueError(f"similarity_metric must be 'cosine' or 'euclidean', got {similarity_metric!r}.")
+        if tokens_per_eval is not None and (
+            not isinstance(tokens_per_eval, int) or isinstance(tokens_per_eval, bool) or tokens_per_eval < 1
+        ):
+            raise ValueError(
+                f"tokens_per_eval must be a positive integer or None (the zeroed_tokens memory budget), "
+                f"got {tokens_per_eval!r}."
+            )
         batch = ctx.batch
         length = int(ctx.positions[-1])
         mask = batch.target_mask[:, :length]
@@ -173,20 +183,28 @@ class ValueZeroingAttribution(InternalsAttribution):
         n_dec = len(dec_layers)
         run = _Runner(capture, similarity_metric, tokens_per_eval)
         tgt_len = batch.target_ids.shape[1]
+        # only the queries predicting the attributed positions are compared, unless the whole square is returned
+        rows = (ctx.positions - 1).to(torch.long)
         if ctx.wants_target or output_decoder_self_scores:
+            self_rows = rows if ctx.wants_target else None
             scores = run.layers(
-                structure.decoder_self, 0, mask, decoder_zeroed_units_indices, "decoder_zeroed_units_indices"
+                structure.decoder_self,
+                0,
+                mask,
+                decoder_zeroed_units_indices,
+                "decoder_zeroed_units_indices",
+                self_rows,
             )
             if ctx.wants_target:
-                result.target = _grid_rows(scores, ctx, tgt_len)
+                result.target = _grid_rows(scores, ctx, tgt_len, rows)
             else:
                 ends = [e - 1 for e in batch.attr_end]
                 result.sequence_scores["decoder_self_scores"] = _per_example_square(scores, ends)
         if structure.cross:
             scores = run.layers(
-                structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices"
+                structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices", rows
             )
-            result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1])
+            result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1], rows)
         if structure.encoder_self and output_encoder_self_scores:
             scores = run.layers(
                 structure.encoder_self,
@@ -210,30 +228,55 @@ class _Runner:
         self.tokens_per_eval = tokens_per_eval
 
     def layers(
-        self, sites: list[AttentionSite], offset: int, key_mask: torch.Tensor, spec: Any, spec_name: str
+        self,
+        sites: list[AttentionSite],
+        offset: int,
+        key_mask: torch.Tensor,
+        spec: Any,
+        spec_name: str,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(batch, q, k, layers)`` normalised scores of zeroing key ``k``'s values, read at query ``q``."""
+        """``(batch, q, k, layers)`` normalised scores of zeroing key ``k``'s values, read at the queries ``rows``
+        (None: every query)."""
         per_layer = []
         for i, site in enumerate(sites):
             units = _units(spec, i, spec_name)
             clean = self.capture.outputs[offset + i]
             n_keys = key_mask.shape[1]
             if units is False:
-                per_layer.append(torch.zeros(clean.shape[0], clean.shape[1], n_keys))
+                n_rows = clean.shape[1] if rows is None else len(rows)
+                per_layer.append(torch.zeros(clean.shape[0], n_rows, n_keys))
                 continue
-            per_layer.append(self._layer(site, offset + i, units, n_keys, key_mask))
+            per_layer.append(self._layer(site, offset + i, units, n_keys, rows))
         scores = torch.stack(per_layer, dim=-1)
         return _normalise(scores, key_mask.cpu())
 
-    def _layer(self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, key_mask) -> torch.Tensor:
+    def tokens_per_call(self, batch: int, seq: int) -> int:
+        """Tokens zeroed in one layer call: ``tokens_per_eval``, or as many as the ``zeroed_tokens`` budget allows.
+
+        Example:
+            >>> from inseq.utils.budgets import memory_budgets
+            >>> with memory_budgets(zeroed_tokens=2048):
+            ...     _Runner(None, "cosine", None).tokens_per_call(batch=1, seq=240)
+            8
+        """
+        if self.tokens_per_eval is not None:
+            return self.tokens_per_eval
+        return max(1, get_budgets().zeroed_tokens // max(1, batch * seq))
+
+    def _layer(
+        self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, rows: torch.Tensor | None
+    ) -> torch.Tensor:
         args, kwargs = self.capture.inputs[index]
         clean = self.capture.outputs[index]
         batch = clean.shape[0]
+        if rows is not None:
+            clean = clean[:, rows.to(clean.device)]
         hook = _ValueMask(site)
         hook.units, hook.batch_size = units, batch
         handle = site.value.register_forward_hook(hook)
         out = torch.zeros(batch, clean.shape[1], n_keys)
-        step = self.tokens_per_eval or n_keys
+        step = self.tokens_per_call(batch, self.capture.outputs[index].shape[1])
         try:
             with torch.no_grad():
                 for first in range(0, n_keys, step):
@@ -241,9 +284,12 @@ class _Runner:
                     k = len(tokens)
                     hook.tokens = tokens
                     corrupted = _block_output(site.block(*_repeat(args, batch, k), **_repeat(kwargs, batch, k)))
-                    corrupted = corrupted.view(k, batch, *clean.shape[1:])
+                    if rows is not None:
+                        corrupted = corrupted[:, rows.to(corrupted.device)]
+                    corrupted = corrupted.reshape(k, batch, *clean.shape[1:])
                     dist = _dissimilarity(clean.unsqueeze(0), corrupted, self.metric)
                     out[:, :, first : first + k] = dist.permute(1, 2, 0).float().cpu()
+                    del corrupted, dist
         finally:
             handle.remove()
         return out
