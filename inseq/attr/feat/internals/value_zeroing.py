@@ -160,15 +160,7 @@ class ValueZeroingAttribution(InternalsAttribution):
                 ``zeroed_tokens`` memory budget allows (``inseq.utils.budgets.memory_budgets``), so the peak memory
                 follows the budget and not the input length.
         """
-        if similarity_metric not in ("cosine", "euclidean"):
-            raise ValueError(f"similarity_metric must be 'cosine' or 'euclidean', got {similarity_metric!r}.")
-        if tokens_per_eval is not None and (
-            not isinstance(tokens_per_eval, int) or isinstance(tokens_per_eval, bool) or tokens_per_eval < 1
-        ):
-            raise ValueError(
-                f"tokens_per_eval must be a positive integer or None (the zeroed_tokens memory budget), "
-                f"got {tokens_per_eval!r}."
-            )
+        _check_options(similarity_metric, tokens_per_eval)
         batch = ctx.batch
         length = int(ctx.positions[-1])
         mask = batch.target_mask[:, :length]
@@ -186,15 +178,8 @@ class ValueZeroingAttribution(InternalsAttribution):
         # only the queries predicting the attributed positions are compared, unless the whole square is returned
         rows = (ctx.positions - 1).to(torch.long)
         if ctx.wants_target or output_decoder_self_scores:
-            self_rows = rows if ctx.wants_target else None
-            scores = run.layers(
-                structure.decoder_self,
-                0,
-                mask,
-                decoder_zeroed_units_indices,
-                "decoder_zeroed_units_indices",
-                self_rows,
-            )
+            units, self_rows = decoder_zeroed_units_indices, rows if ctx.wants_target else None
+            scores = run.layers(structure.decoder_self, 0, mask, units, "decoder_zeroed_units_indices", self_rows)
             if ctx.wants_target:
                 result.target = _grid_rows(scores, ctx, tgt_len, rows)
             else:
@@ -217,6 +202,19 @@ class ValueZeroingAttribution(InternalsAttribution):
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
+
+
+def _check_options(similarity_metric: Any, tokens_per_eval: Any) -> None:
+    """Refuse an unknown metric or a ``tokens_per_eval`` that is not a positive integer (or None)."""
+    if similarity_metric not in ("cosine", "euclidean"):
+        raise ValueError(f"similarity_metric must be 'cosine' or 'euclidean', got {similarity_metric!r}.")
+    if tokens_per_eval is not None and (
+        not isinstance(tokens_per_eval, int) or isinstance(tokens_per_eval, bool) or tokens_per_eval < 1
+    ):
+        raise ValueError(
+            f"tokens_per_eval must be a positive integer or None (the zeroed_tokens memory budget), "
+            f"got {tokens_per_eval!r}."
+        )
 
 
 class _Runner:
