@@ -37,7 +37,10 @@ class AttentionSite:
         attention: The attention module inside ``block``.
         value: The module whose output holds the value vectors (possibly a fused QKV projection).
         value_columns: ``value_columns(width, heads)`` gives the boolean ``(width,)`` mask of the output columns of
-            ``value`` holding the values of ``heads`` (None: all heads); raises ``ValueError`` for a bad head.
+            ``value`` holding the values of ``heads`` (None: all heads); raises ``ValueError`` for a bad head. For a
+            fused QKV projection whose column layout depends on the model it also has ``fused = True``,
+            ``layouts(width)`` (candidate layout name -> mask of every value column) and a settable ``layout``
+            that the caller decides by behaviour (value zeroing); otherwise ``fused`` is False or absent.
     """
 
     block: torch.nn.Module

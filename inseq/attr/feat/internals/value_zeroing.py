@@ -42,6 +42,72 @@ class _ValueMask:
         return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
 
 
+class _ColumnsOff:
+    """Forward hook zeroing some output columns of a projection at every token (the layout probe)."""
+
+    def __init__(self, cols: torch.Tensor) -> None:
+        self.cols = cols
+
+    def __call__(self, module: torch.nn.Module, args: Any, output: Any) -> Any:
+        tensor = output[0] if isinstance(output, tuple) else output
+        tensor = tensor.masked_fill(self.cols.to(tensor.device), 0)
+        return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
+
+
+def _attention_output(site: AttentionSite, args: Any, kwargs: dict[str, Any], cols: torch.Tensor | None):
+    """The attention module's output in one call of the block, with the projection columns ``cols`` zeroed."""
+    seen: list[torch.Tensor] = []
+    handles = [site.attention.register_forward_hook(lambda m, a, out: seen.append(_block_output(out).detach()))]
+    if cols is not None:
+        handles.append(site.value.register_forward_hook(_ColumnsOff(cols)))
+    try:
+        with torch.no_grad():
+            site.block(*args, **kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen[0].double()
+
+
+def decide_fused_layout(site: AttentionSite, args: Any, kwargs: dict[str, Any]) -> str | None:
+    """Find which columns of a fused ``query_key_value`` projection hold the values, by behaviour.
+
+    A layout is right when zeroing its value columns (at every token) leaves the attention output exactly as when
+    the whole projection is zeroed: with no values left, queries and keys no longer matter. Each layout of
+    ``FUSED_LAYOUTS`` (``inseq/models/structure.py``) the projection's width allows is tried on the layer's captured
+    clean inputs; the one found is kept on the site. Sites without a fused projection are left alone (None).
+
+    Raises:
+        RuntimeError: when no layout, or more than one, behaves so.
+
+    Example:
+        >>> decide_fused_layout(structure.decoder_self[0], args, kwargs)  # doctest: +SKIP
+        'contiguous'
+    """
+    columns = site.value_columns
+    if not getattr(columns, "fused", False):
+        return None
+    if columns.layout is not None:
+        return columns.layout
+    width = getattr(site.value, "out_features", None) or site.value.weight.shape[0]
+    candidates = columns.layouts(width)
+    nothing = _attention_output(site, args, kwargs, torch.ones(width, dtype=torch.bool))
+    scale = (_attention_output(site, args, kwargs, None) - nothing).abs().max().item()
+    right = [
+        layout
+        for layout, mask in candidates.items()
+        if (_attention_output(site, args, kwargs, mask) - nothing).abs().max().item() <= 1e-5 * scale + 1e-9
+    ]
+    if len(right) != 1:
+        raise RuntimeError(
+            f"{columns.owner}: cannot tell which columns of the fused query_key_value projection of "
+            f"{type(site.attention).__name__} hold the values (layouts tried: {sorted(candidates)}, behaving as "
+            f"values: {right}); register the value projection with inseq.register_model_config."
+        )
+    columns.layout = right[0]
+    return right[0]
+
+
 def _units(spec: Any, layer: int, name: str) -> list[int] | None | bool:
     """Heads to zero at ``layer``: None for all, a list, or False when the layer is left out of a dict."""
     if isinstance(spec, dict):
@@ -184,7 +250,8 @@ class ValueZeroingAttribution(InternalsAttribution):
                 result.target = _grid_rows(scores, ctx, tgt_len, rows)
             else:
                 ends = [e - 1 for e in batch.attr_end]
-                result.sequence_scores["decoder_self_scores"] = _per_example_square(scores, ends)
+                squares = [_future_nan(square) for square in _per_example_square(scores, ends)]
+                result.sequence_scores["decoder_self_scores"] = squares
         if structure.cross:
             scores = run.layers(
                 structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices", rows
@@ -202,6 +269,20 @@ class ValueZeroingAttribution(InternalsAttribution):
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
+
+
+def _future_nan(square: torch.Tensor) -> torch.Tensor:
+    """NaN in the cells of a ``(key, query, ...)`` decoder square whose key comes after the query (a token not yet
+    generated when the query's position was predicted), as inseq 0.7.1 returns them.
+
+    Example:
+        >>> _future_nan(torch.ones(2, 2, 1))[..., 0]
+        tensor([[1., 1.],
+                [nan, 1.]])
+    """
+    n = square.shape[0]
+    future = torch.ones(n, n, dtype=torch.bool).tril(-1)  # key > query
+    return square.masked_fill(future.view(n, n, *[1] * (square.ndim - 2)), float("nan"))
 
 
 def _check_options(similarity_metric: Any, tokens_per_eval: Any) -> None:
@@ -266,6 +347,7 @@ class _Runner:
         self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, rows: torch.Tensor | None
     ) -> torch.Tensor:
         args, kwargs = self.capture.inputs[index]
+        decide_fused_layout(site, args, kwargs)
         clean = self.capture.outputs[index]
         batch = clean.shape[0]
         if rows is not None:
