@@ -260,10 +260,15 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         return ModelStructure(layers, [], attention_sites(layers, self.model, "self", config), [], [])
 
     def clean_forward(self, batch: AttributionBatch, length: int) -> None:
-        """A no-grad forward over the first ``length`` tokens."""
+        """A no-grad forward over the first ``length`` tokens (its logits are not read: only the last position's are
+        computed where the model takes ``logits_to_keep``)."""
+        kwargs = {"logits_to_keep": 1} if self._supports_logits_to_keep else {}
         with torch.no_grad():
             self.model(
-                input_ids=batch.target_ids[:, :length], attention_mask=batch.target_mask[:, :length], use_cache=False
+                input_ids=batch.target_ids[:, :length],
+                attention_mask=batch.target_mask[:, :length],
+                use_cache=False,
+                **kwargs,
             )
 
     def get_encoder(self) -> None:

@@ -233,3 +233,14 @@ def test_decoder_self_scores_hold_nan_for_tokens_not_yet_generated(tiny_model_pa
     past = square[~future]
     assert not past.isnan().any()
     torch.testing.assert_close(past.view(-1, square.shape[-1]).sum() / square.shape[-1], torch.tensor(float(n)))
+
+
+def test_clean_forward_computes_no_logits_beyond_the_last_position(gpt2: inseq.AttributionModel) -> None:
+    seen: list[int] = []
+    head = gpt2.model.get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1]))
+    try:
+        gpt2.attribute("Hello world", "Hello world and this is", show_progress=False)
+    finally:
+        handle.remove()
+    assert seen == [1]  # the value zeroing pass reads layer outputs only
