@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..utils.budgets import get_budgets
+from ..utils.budgets import get_budgets, row_bytes, token_budget
 from .scorer import Scorer
 from .step_args import make_step_args, per_example_kwargs
 from .step_functions import StepFunction, StepFunctionArgs, get_step_function, is_builtin_step_function
@@ -72,6 +72,13 @@ class AttributionContext:
     def grid_start(self) -> int:
         return int(self.positions[0])
 
+    def token_budgets(self) -> tuple[int, int]:
+        """``(backward_tokens, forward_tokens)`` in force for this model: the budgets, raised on a small model to
+        what ``small_pass_mb`` holds (:func:`inseq.utils.budgets.token_budget`), so small passes are never split.
+        """
+        budgets, per_row = get_budgets(), row_bytes(self.model.torch_module)
+        return token_budget(budgets.backward_tokens, per_row), token_budget(budgets.forward_tokens, per_row)
+
     @property
     def n_positions(self) -> int:
         return len(self.positions)
@@ -94,9 +101,10 @@ class AttributionContext:
         ``max_size`` when given.
         """
         limit = max_size or self.max_chunk_size or 64
+        tokens = self.token_budgets()[0]
         p, end = self.grid_start, int(self.positions[-1]) + 1
         while p < end:
-            k = backward_chunk(p, rows, self.batch.size, logit_weight, min(limit, end - p))
+            k = backward_chunk(p, rows, self.batch.size, logit_weight, min(limit, end - p), tokens)
             yield p, p + k
             if self.progress is not None:
                 self.progress(k * progress_weight)
@@ -134,15 +142,16 @@ def backward_cost(k: int, rows: int, batch: int, p: int, logit_weight: float) ->
     return k * rows * batch * (p + k * logit_weight)
 
 
-def backward_chunk(p: int, rows: int, batch: int, logit_weight: float, limit: int) -> int:
+def backward_chunk(p: int, rows: int, batch: int, logit_weight: float, limit: int, tokens: int | None = None) -> int:
     """Positions of one batched backward ending near ``p``: ``sqrt(2 p)`` balances the shared forward against the
-    extra tokens the backward passes cover, at most ``limit``, and as many as the ``backward_tokens`` budget allows.
+    extra tokens the backward passes cover, at most ``limit``, and as many as ``tokens`` allows (default: the
+    ``backward_tokens`` budget).
 
     Example:
         >>> backward_chunk(200, 1, 1, 0.0, 64)  # sqrt(2 * 208) = 20 positions, but 5 x 200 tokens fill the budget
         5
     """
-    tokens = get_budgets().backward_tokens
+    tokens = tokens or get_budgets().backward_tokens
     k = max(1, min(limit, round(math.sqrt(2 * (p + 8)))))
     while k > 1 and backward_cost(k, rows, batch, p, logit_weight) > tokens:
         k -= 1

@@ -37,7 +37,10 @@ class AttentionSite:
         attention: The attention module inside ``block``.
         value: The module whose output holds the value vectors (possibly a fused QKV projection).
         value_columns: ``value_columns(width, heads)`` gives the boolean ``(width,)`` mask of the output columns of
-            ``value`` holding the values of ``heads`` (None: all heads); raises ``ValueError`` for a bad head.
+            ``value`` holding the values of ``heads`` (None: all heads); raises ``ValueError`` for a bad head. For a
+            fused QKV projection whose column layout depends on the model it also has ``fused = True``,
+            ``layouts(width)`` (candidate layout name -> mask of every value column) and a settable ``layout``
+            that the caller decides by behaviour (value zeroing); otherwise ``fused`` is False or absent.
     """
 
     block: torch.nn.Module
@@ -54,11 +57,14 @@ class AttentionMaps:
         decoder_self: Self-attention of the decoder (decoder-only: of the model).
         cross: Cross-attention (encoder-decoder only).
         encoder_self: Self-attention of the encoder (encoder-decoder only).
+        rows: Query positions the ``query`` axis of ``decoder_self`` and ``cross`` holds (None: every position);
+            ``encoder_self`` always holds every query.
     """
 
     decoder_self: torch.Tensor
     cross: torch.Tensor | None = None
     encoder_self: torch.Tensor | None = None
+    rows: torch.Tensor | None = None
 
 
 @dataclass
@@ -164,8 +170,10 @@ class AttributionModelPort(Protocol):
         """Context manager running the model with eager attention (weights available), restored after."""
         ...
 
-    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
-        """Attention weights of a clean forward over the first ``length`` target tokens of ``batch``."""
+    def attention_maps(self, batch: AttributionBatch, length: int, rows: torch.Tensor | None = None) -> AttentionMaps:
+        """Attention weights of a clean forward over the first ``length`` target tokens of ``batch``: for the decoder,
+        of the query positions ``rows`` only where the model allows it (``AttentionMaps.rows`` says which it holds;
+        no ``L x L`` map is then built), of every query otherwise."""
         ...
 
     def structure(self) -> ModelStructure:

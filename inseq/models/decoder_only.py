@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 from ..attr.port import AttentionMaps, ModelStructure
 from ..data.batch import AttributionBatch, DecoderOnlyBatch, Example
 from ..utils.checks import check_texts
+from .attention_rows import attention_forward
 from .huggingface_model import HuggingfaceModel
 from .limits import check_target_length, fit_prompts
 from .model_config import get_model_config
@@ -243,12 +244,14 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         """Decoder-only models have no encoder: there is nothing to encode (returns None)."""
         return None
 
-    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
-        """Self-attention weights of a clean forward over the first ``length`` tokens (eager attention)."""
+    def attention_maps(self, batch: AttributionBatch, length: int, rows: torch.Tensor | None = None) -> AttentionMaps:
+        """Self-attention weights of a clean forward over the first ``length`` tokens, of the query ``rows`` only
+        (None: all) where the model dispatches through transformers' attention interface, else eager."""
         ids, mask = batch.target_ids[:, :length], batch.target_mask[:, :length]
-        with torch.no_grad(), self.eager_attention():
-            out = self.model(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)
-        return AttentionMaps(stack_attentions(require_output(out.attentions, self.model, "self-attention weights")))
+        run = lambda: self.model(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)  # noqa: E731
+        out, held = attention_forward(self.model, run, rows, self.model, length, ("attentions",))
+        weights = stack_attentions(require_output(out.attentions, self.model, "self-attention weights"))
+        return AttentionMaps(weights, rows=held)
 
     def structure(self) -> ModelStructure:
         """The model's layers and their self-attention sites."""
@@ -257,10 +260,15 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         return ModelStructure(layers, [], attention_sites(layers, self.model, "self", config), [], [])
 
     def clean_forward(self, batch: AttributionBatch, length: int) -> None:
-        """A no-grad forward over the first ``length`` tokens."""
+        """A no-grad forward over the first ``length`` tokens (its logits are not read: only the last position's are
+        computed where the model takes ``logits_to_keep``)."""
+        kwargs = {"logits_to_keep": 1} if self._supports_logits_to_keep else {}
         with torch.no_grad():
             self.model(
-                input_ids=batch.target_ids[:, :length], attention_mask=batch.target_mask[:, :length], use_cache=False
+                input_ids=batch.target_ids[:, :length],
+                attention_mask=batch.target_mask[:, :length],
+                use_cache=False,
+                **kwargs,
             )
 
     def get_encoder(self) -> None:

@@ -12,6 +12,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from ..attr.port import AttentionMaps, ModelStructure
 from ..data.batch import AttributionBatch, EncoderDecoderBatch, Example
 from ..utils.checks import check_texts
+from .attention_rows import attention_forward
 from .huggingface_model import HuggingfaceModel
 from .limits import check_target_length, fit_prompts
 from .model_config import get_model_config
@@ -258,11 +259,13 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
             **kwargs,
         )
 
-    def attention_maps(self, batch: AttributionBatch, length: int) -> AttentionMaps:
-        """Decoder self-, cross- and encoder self-attention weights of a clean forward (eager attention)."""
+    def attention_maps(self, batch: AttributionBatch, length: int, rows: torch.Tensor | None = None) -> AttentionMaps:
+        """Decoder self-, cross- and encoder self-attention weights of a clean forward; the decoder's of the query
+        ``rows`` only (None: all) where the model dispatches through transformers' attention interface, else eager."""
         hf = self.model
-        with torch.no_grad(), self.eager_attention():
-            out = self._full_forward(batch, length, output_attentions=True)
+        run = lambda: self._full_forward(batch, length, output_attentions=True)  # noqa: E731
+        fields = ("decoder_attentions", "cross_attentions", "encoder_attentions")
+        out, held = attention_forward(hf, run, rows, self.get_decoder(), length, fields)
         return AttentionMaps(
             decoder_self=stack_attentions(
                 require_output(out.decoder_attentions, hf, "decoder self-attention weights")
@@ -271,6 +274,7 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
             encoder_self=stack_attentions(
                 require_output(out.encoder_attentions, hf, "encoder self-attention weights")
             ),
+            rows=held,
         )
 
     def structure(self) -> ModelStructure:

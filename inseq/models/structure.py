@@ -7,9 +7,9 @@ is the first of a few common names; ``inseq.register_model_config`` overrides th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 import torch
@@ -79,28 +79,121 @@ def stack_attentions(attentions: tuple[torch.Tensor, ...]) -> torch.Tensor:
 
 def _value_columns(name: str, head_dim: int | None, owner: str, width: int, heads: list[int] | None) -> torch.Tensor:
     """Boolean ``(width,)`` mask of the output columns of a value projection holding the values of ``heads``."""
-    cols = torch.zeros(width, dtype=torch.bool)
     if name == "c_attn":
         value_width = width // 3
-        offset, stride, unit = 2 * value_width, head_dim or value_width, head_dim or value_width
-        n_units = value_width // unit
-        starts = [offset + h * stride for h in range(n_units)]
-    elif name == "query_key_value":
-        if head_dim is None:
-            raise RuntimeError(f"{owner}: cannot find the head size of the fused query_key_value projection.")
-        n_units = width // (3 * head_dim)
-        unit = head_dim
-        starts = [h * 3 * head_dim + 2 * head_dim for h in range(n_units)]
-    else:
-        unit = head_dim or width
-        n_units = width // unit
-        starts = [h * unit for h in range(n_units)]
-    units = range(n_units) if heads is None else heads
-    for h in units:
-        if not 0 <= h < n_units:
-            raise ValueError(f"Head index {h} is out of range: {owner} has {n_units} heads.")
+        unit = head_dim or value_width
+        return _columns_mask(
+            width, [2 * value_width + h * unit for h in range(value_width // unit)], unit, heads, owner
+        )
+    if name == "query_key_value":  # a fused projection whose layout was not decided: per head [q, k, v] (GPT-NeoX)
+        return fused_value_columns("interleaved", head_dim, None, owner, width, heads)
+    unit = head_dim or width
+    return _columns_mask(width, [h * unit for h in range(width // unit)], unit, heads, owner)
+
+
+def _columns_mask(width: int, starts: list[int], unit: int, heads: list[int] | None, owner: str) -> torch.Tensor:
+    cols = torch.zeros(width, dtype=torch.bool)
+    for h in range(len(starts)) if heads is None else heads:
+        if not 0 <= h < len(starts):
+            raise ValueError(f"Head index {h} is out of range: {owner} has {len(starts)} heads.")
         cols[starts[h] : starts[h] + unit] = True
     return cols
+
+
+#: Column layouts of a fused ``query_key_value`` projection with ``H`` query heads and ``K`` key/value heads of size
+#: ``d`` (width ``(H + 2K) d``): ``interleaved`` per head ``[q, k, v]`` (GPT-NeoX, Bloom, Falcon with one key/value
+#: head per query head), ``grouped`` per key/value head ``[q x H/K, k, v]`` (Falcon's new decoder architecture) and
+#: ``contiguous`` ``[Q | K | V]`` (Falcon multi-query).
+FUSED_LAYOUTS = ("interleaved", "grouped", "contiguous")
+
+
+def fused_value_columns(
+    layout: str, head_dim: int | None, n_heads: int | None, owner: str, width: int, heads: list[int] | None
+) -> torch.Tensor:
+    """Boolean ``(width,)`` mask of the value columns of ``heads`` (key/value heads) in a fused QKV projection.
+
+    ``n_heads`` is the number of query heads (None: as many as key/value heads).
+
+    Raises:
+        RuntimeError: when the head size is unknown or ``width`` does not fit the layout.
+
+    Example:
+        >>> fused_value_columns("interleaved", 2, 2, "m", 12, None).nonzero().flatten().tolist()
+        [4, 5, 10, 11]
+        >>> fused_value_columns("contiguous", 2, 4, "m", 12, None).nonzero().flatten().tolist()
+        [10, 11]
+    """
+    if layout not in FUSED_LAYOUTS:
+        raise ValueError(f"layout must be one of {list(FUSED_LAYOUTS)}, got {layout!r}.")
+    if head_dim is None:
+        raise RuntimeError(f"{owner}: cannot find the head size of the fused query_key_value projection.")
+    n_heads = n_heads or width // (3 * head_dim)
+    n_kv, rest = divmod(width // head_dim - n_heads, 2)
+    if rest or n_kv < 1 or width % head_dim or n_heads % n_kv or (layout == "interleaved" and n_kv != n_heads):
+        raise RuntimeError(
+            f"{owner}: a fused query_key_value of width {width} does not fit the {layout!r} layout with {n_heads} "
+            f"query heads of size {head_dim}."
+        )
+    d, group = head_dim, n_heads // n_kv
+    if layout == "interleaved":
+        starts = [h * 3 * d + 2 * d for h in range(n_kv)]
+    elif layout == "grouped":
+        starts = [g * (group + 2) * d + (group + 1) * d for g in range(n_kv)]
+    else:
+        starts = [(n_heads + n_kv + g) * d for g in range(n_kv)]
+    return _columns_mask(width, starts, d, heads, owner)
+
+
+def _query_heads(attention: torch.nn.Module, model: torch.nn.Module) -> int | None:
+    for owner in (attention, getattr(model, "config", None)):
+        for name in ("num_heads", "num_attention_heads", "n_head"):
+            value = getattr(owner, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+#: Layout decided by behaviour for each fused projection module (kept while the module lives).
+_DECIDED: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
+
+
+class _ValueColumns:
+    """``value_columns(width, heads)`` of a site; a fused projection also takes ``layout=`` (one of
+    :data:`FUSED_LAYOUTS`), and holds the one found by behaviour in ``layout`` once decided (per module)."""
+
+    def __init__(
+        self, name: str, head_dim: int | None, n_heads: int | None, owner: str, module: torch.nn.Module
+    ) -> None:
+        self.name, self.head_dim, self.n_heads, self.owner = name, head_dim, n_heads, owner
+        self.fused = name == "query_key_value"
+        self._module = module
+
+    @property
+    def layout(self) -> str | None:
+        return _DECIDED.get(self._module)
+
+    @layout.setter
+    def layout(self, value: str) -> None:
+        _DECIDED[self._module] = value
+
+    def layouts(self, width: int) -> dict[str, torch.Tensor]:
+        """The layouts of :data:`FUSED_LAYOUTS` a fused projection of ``width`` columns can have, each with its mask
+        of all value columns (layouts giving the same mask listed once); empty for a projection that is not fused."""
+        found: dict[str, torch.Tensor] = {}
+        for layout in FUSED_LAYOUTS if self.fused else ():
+            try:
+                mask = fused_value_columns(layout, self.head_dim, self.n_heads, self.owner, width, None)
+            except RuntimeError:
+                continue
+            if not any(torch.equal(mask, other) for other in found.values()):
+                found[layout] = mask
+        return found
+
+    def __call__(self, width: int, heads: list[int] | None, layout: str | None = None) -> torch.Tensor:
+        layout = layout or self.layout
+        if self.fused and layout is not None:
+            return fused_value_columns(layout, self.head_dim, self.n_heads, self.owner, width, heads)
+        return _value_columns(self.name, self.head_dim, self.owner, width, heads)
 
 
 def _model_name(model: torch.nn.Module) -> str:
@@ -182,8 +275,11 @@ def attention_sites(
                 f"{_model_name(model)}: the {which}-attention module {type(attention).__name__} of layer {i} has no "
                 f"value projection among {list(value_names)}; register it with inseq.register_model_config."
             )
-        columns = partial(_value_columns, name, _head_dim(attention, model), _model_name(model))
-        sites.append(AttentionSite(block, attention, getattr(attention, name), columns))
+        value = getattr(attention, name)
+        columns = _ValueColumns(
+            name, _head_dim(attention, model), _query_heads(attention, model), _model_name(model), value
+        )
+        sites.append(AttentionSite(block, attention, value, columns))
     return sites
 
 

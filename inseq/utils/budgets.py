@@ -16,10 +16,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,13 @@ class MemoryBudgets:
         plain_rows: rows of logits kept at once by no-grad passes (step scores), times the batch size.
         evaluation_tokens: ``rows x tokens`` of one no-grad forward of the faithfulness evaluation.
         evaluation_logits: ``rows x positions`` of logits kept by one forward of the faithfulness evaluation.
+        small_pass_mb: A pass whose estimated memory is under this many MiB is never split by ``backward_tokens``
+            and ``forward_tokens``: on small inputs and small models splitting only adds passes (integrated gradients
+            on a short input stacks all its steps in one pass). The estimate is the pass's token rows times the
+            model's bytes per row (:func:`row_bytes`). Set it to 1 to let the token budgets alone decide.
+        zeroed_tokens: ``rows x tokens`` of one layer recomputation of value zeroing, where each zeroed token adds
+            one copy of the batch (``tokens_per_eval`` overrides it). Since a layer call also holds each copy's
+            ``L x L`` attention scores, the number of copies falls as the input grows: 8 at 240 tokens.
 
     Example:
         >>> MemoryBudgets().forward_tokens
@@ -53,6 +62,8 @@ class MemoryBudgets:
     plain_rows: int = 256
     evaluation_tokens: int = 32768
     evaluation_logits: int = 1024
+    small_pass_mb: int = 256
+    zeroed_tokens: int = 2048
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -96,3 +107,46 @@ def memory_budgets(**changes: int) -> Iterator[MemoryBudgets]:
         yield _CURRENT.get()
     finally:
         _CURRENT.reset(token)
+
+
+def row_bytes(module: Any) -> float:
+    """Estimated bytes one token row holds in a pass with gradients through ``module``: 8 bytes (a float32
+    activation and its gradient) per parameter outside the embedding matrices, divided by the hidden size, i.e.
+    one value per output unit of every layer (cached per module while it lives).
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Embedding(100, 4), torch.nn.Linear(4, 8), torch.nn.Linear(8, 4))
+        >>> row_bytes(net)  # (4 * 8 + 8 + 8 * 4 + 4) / 4 hidden units x 8 bytes
+        152.0
+    """
+    if module in _ROW_BYTES:
+        return _ROW_BYTES[module]
+    hidden, params, seen = 0, 0, set()
+    for sub in module.modules():
+        if "Embedding" in type(sub).__name__:
+            for weight in sub.parameters(recurse=False):
+                seen.add(id(weight))
+                hidden = hidden or int(weight.shape[-1])
+    for weight in module.parameters():
+        if id(weight) not in seen:
+            seen.add(id(weight))
+            params += weight.numel()
+    value = 8.0 * params / max(1, hidden) if hidden else 8.0 * params
+    _ROW_BYTES[module] = max(value, 1.0)
+    return _ROW_BYTES[module]
+
+
+def token_budget(tokens: int, rows_bytes: float) -> int:
+    """``tokens``, or more when that many rows of ``rows_bytes`` each stay under ``small_pass_mb``.
+
+    Example:
+        >>> token_budget(1024, 1 << 20)  # 1 MiB a row: 256 rows fit 256 MiB, the token budget is larger
+        1024
+        >>> token_budget(1024, 1 << 10)  # 1 KiB a row: a quarter million rows fit
+        262144
+    """
+    return max(tokens, int(get_budgets().small_pass_mb * (1 << 20) // max(1.0, rows_bytes)))
+
+
+_ROW_BYTES: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()

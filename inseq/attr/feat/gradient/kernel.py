@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ....utils.budgets import get_budgets
 from ....utils.checks import check_int
 
 if TYPE_CHECKING:
@@ -112,23 +111,28 @@ def logit_weight(ctx: AttributionContext) -> float:
 def points_per_pass(ctx: AttributionContext, options: PathOptions, source_len: int = 0) -> int:
     """Path points stacked in one pass: ``internal_batch_size`` rows, or as many as the memory budgets allow.
 
-    The chunk of positions that a one-point pass (saliency) would use at the longest prefix is taken first; points
-    are then stacked while that chunk's cost stays within ``backward_tokens`` and the pass's rows x tokens within
-    ``forward_tokens``. On long inputs this gives one point per pass, i.e. integrated gradients with ``n`` steps runs
-    ``n`` saliency-sized passes: the cost of ``n`` saliencies and the peak memory of one.
+    The chunk of positions and the points per pass are chosen together, for the fewest passes: each chunk size up
+    to the one a one-point pass (saliency) would use at the longest prefix is tried, with as many points as keep
+    its cost within ``backward_tokens`` and the pass's rows x tokens within ``forward_tokens`` (both raised on small
+    models to what ``small_pass_mb`` holds, :meth:`AttributionContext.token_budgets`). On long inputs this gives one
+    point per pass, i.e. integrated gradients with ``n`` steps runs ``n`` saliency-sized passes: the cost of ``n``
+    saliencies and the peak memory of one; on a small input all the points share one pass.
     """
     batch = ctx.batch.size
     if options.internal_batch_size is not None:
         return max(1, min(options.n_steps, options.internal_batch_size // batch))
-    budgets = get_budgets()
+    backward, forward = ctx.token_budgets()
     p_max = int(ctx.positions[-1])
     weight = logit_weight(ctx)
-    k = max(1, min(options.max_chunk_size or ctx.max_chunk_size or 64, round(math.sqrt(2 * (p_max + 8)))))
-    while k > 1 and k * batch * (p_max + k * weight) > budgets.backward_tokens:
-        k -= 1
-    by_backward = budgets.backward_tokens // max(1, math.ceil(k * batch * (p_max + k * weight)))
-    by_forward = budgets.forward_tokens // max(1, batch * (ctx.batch.target_ids.shape[1] + source_len))
-    return max(1, min(options.n_steps, by_backward, by_forward))
+    by_forward = forward // max(1, batch * (ctx.batch.target_ids.shape[1] + source_len))
+    top = max(1, min(options.max_chunk_size or ctx.max_chunk_size or 64, round(math.sqrt(2 * (p_max + 8)))))
+    best: tuple[int, int] | None = None  # (passes, -points)
+    for k in range(1, min(top, ctx.n_positions) + 1):
+        by_backward = backward // max(1, math.ceil(k * batch * (p_max + k * weight)))
+        points = max(1, min(options.n_steps, by_backward, by_forward))
+        key = (math.ceil(options.n_steps / points) * math.ceil(ctx.n_positions / k), -points)
+        best = key if best is None or key < best else best
+    return -best[1]
 
 
 class PathIntegral:

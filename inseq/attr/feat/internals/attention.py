@@ -13,9 +13,18 @@ from ...engine import AttributionContext
 from ..base import FeatureAttribution, MethodResult
 
 
-def _grid_rows(scores: torch.Tensor, ctx: AttributionContext, length: int) -> torch.Tensor:
-    """Rows ``p - 1`` of ``(batch, q, k, *extra)`` scores, as a ``(batch, n_positions, length, *extra)`` grid."""
-    picked = scores[:, ctx.positions - 1]
+def _grid_rows(
+    scores: torch.Tensor, ctx: AttributionContext, length: int, held: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Rows ``p - 1`` of ``(batch, q, k, *extra)`` scores, as a ``(batch, n_positions, length, *extra)`` grid.
+
+    ``held``: the query positions the ``q`` axis holds (None: every position from 0).
+    """
+    wanted = ctx.positions - 1
+    if held is not None:
+        index = {int(q): i for i, q in enumerate(held)}
+        wanted = torch.tensor([index[int(q)] for q in wanted], dtype=torch.long)
+    picked = scores[:, wanted]
     out = torch.full((*picked.shape[:2], length, *picked.shape[3:]), float("nan"))
     out[:, :, : picked.shape[2]] = picked
     return out
@@ -31,13 +40,17 @@ class InternalsAttribution(FeatureAttribution):
 
 
 class AttentionWeightsAttribution(InternalsAttribution):
-    """Attention weights of every layer and head, read from one forward with eager attention.
+    """Attention weights of every layer and head, read from one clean forward.
+
+    Only the queries predicting the attributed positions are scored, layer by layer, against every key: the model
+    runs SDPA for its outputs and no ``L x L`` map is built (transformers' attention interface; models without it run
+    eager attention for the call).
 
     Decoder-only: target scores are the self-attention of the query predicting each position, ``[tgt, n_steps,
     layers, heads]``. Encoder-decoder: source scores are the cross-attention, target scores (``attribute_target``)
     the decoder self-attention; ``sequence_scores`` hold ``encoder_self_attentions`` ``[src, src, layers, heads]``
     (key first, then query) and, without ``attribute_target``, ``decoder_self_attentions``. Step scores can be
-    requested alongside. The model is switched to eager attention for the call and restored afterwards.
+    requested alongside. The model's attention implementation is restored afterwards.
 
     Example:
         >>> import inseq
@@ -54,12 +67,14 @@ class AttentionWeightsAttribution(InternalsAttribution):
 
     def compute(self, ctx: AttributionContext) -> MethodResult:
         batch = ctx.batch
-        maps = ctx.model.attention_maps(batch, int(ctx.positions[-1]))
+        # only the queries predicting the attributed positions, unless the whole decoder square is returned
+        rows = (ctx.positions - 1).to(torch.long) if ctx.wants_target else None
+        maps = ctx.model.attention_maps(batch, int(ctx.positions[-1]), rows=rows)
         result = MethodResult()
         if maps.cross is not None:
-            result.source = _grid_rows(maps.cross, ctx, batch.source_ids.shape[1])
+            result.source = _grid_rows(maps.cross, ctx, batch.source_ids.shape[1], maps.rows)
         if ctx.wants_target:
-            result.target = _grid_rows(maps.decoder_self, ctx, batch.target_ids.shape[1])
+            result.target = _grid_rows(maps.decoder_self, ctx, batch.target_ids.shape[1], maps.rows)
         else:
             ends = [e - 1 for e in batch.attr_end]
             result.sequence_scores["decoder_self_attentions"] = _per_example_square(maps.decoder_self, ends)

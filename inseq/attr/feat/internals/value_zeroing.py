@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ....utils.budgets import get_budgets
 from ...engine import AttributionContext
 from ...port import AttentionSite
 from ..base import MethodResult
@@ -39,6 +40,72 @@ class _ValueMask:
                 keep[c * self.batch_size : (c + 1) * self.batch_size, j, cols] = 0
         tensor = tensor * keep
         return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
+
+
+class _ColumnsOff:
+    """Forward hook zeroing some output columns of a projection at every token (the layout probe)."""
+
+    def __init__(self, cols: torch.Tensor) -> None:
+        self.cols = cols
+
+    def __call__(self, module: torch.nn.Module, args: Any, output: Any) -> Any:
+        tensor = output[0] if isinstance(output, tuple) else output
+        tensor = tensor.masked_fill(self.cols.to(tensor.device), 0)
+        return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
+
+
+def _attention_output(site: AttentionSite, args: Any, kwargs: dict[str, Any], cols: torch.Tensor | None):
+    """The attention module's output in one call of the block, with the projection columns ``cols`` zeroed."""
+    seen: list[torch.Tensor] = []
+    handles = [site.attention.register_forward_hook(lambda m, a, out: seen.append(_block_output(out).detach()))]
+    if cols is not None:
+        handles.append(site.value.register_forward_hook(_ColumnsOff(cols)))
+    try:
+        with torch.no_grad():
+            site.block(*args, **kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen[0].double()
+
+
+def decide_fused_layout(site: AttentionSite, args: Any, kwargs: dict[str, Any]) -> str | None:
+    """Find which columns of a fused ``query_key_value`` projection hold the values, by behaviour.
+
+    A layout is right when zeroing its value columns (at every token) leaves the attention output exactly as when
+    the whole projection is zeroed: with no values left, queries and keys no longer matter. Each layout of
+    ``FUSED_LAYOUTS`` (``inseq/models/structure.py``) the projection's width allows is tried on the layer's captured
+    clean inputs; the one found is kept on the site. Sites without a fused projection are left alone (None).
+
+    Raises:
+        RuntimeError: when no layout, or more than one, behaves so.
+
+    Example:
+        >>> decide_fused_layout(structure.decoder_self[0], args, kwargs)  # doctest: +SKIP
+        'contiguous'
+    """
+    columns = site.value_columns
+    if not getattr(columns, "fused", False):
+        return None
+    if columns.layout is not None:
+        return columns.layout
+    width = getattr(site.value, "out_features", None) or site.value.weight.shape[0]
+    candidates = columns.layouts(width)
+    nothing = _attention_output(site, args, kwargs, torch.ones(width, dtype=torch.bool))
+    scale = (_attention_output(site, args, kwargs, None) - nothing).abs().max().item()
+    right = [
+        layout
+        for layout, mask in candidates.items()
+        if (_attention_output(site, args, kwargs, mask) - nothing).abs().max().item() <= 1e-5 * scale + 1e-9
+    ]
+    if len(right) != 1:
+        raise RuntimeError(
+            f"{columns.owner}: cannot tell which columns of the fused query_key_value projection of "
+            f"{type(site.attention).__name__} hold the values (layouts tried: {sorted(candidates)}, behaving as "
+            f"values: {right}); register the value projection with inseq.register_model_config."
+        )
+    columns.layout = right[0]
+    return right[0]
 
 
 def _units(spec: Any, layer: int, name: str) -> list[int] | None | bool:
@@ -155,10 +222,11 @@ class ValueZeroingAttribution(InternalsAttribution):
             output_decoder_self_scores: Encoder-decoder without ``attribute_target``: also return the decoder
                 self-attention scores as ``sequence_scores["decoder_self_scores"]``.
             output_encoder_self_scores: Encoder-decoder: return ``sequence_scores["encoder_self_scores"]``.
-            tokens_per_eval: Tokens zeroed in one layer call (copies of the batch stacked); default: all of them.
+            tokens_per_eval: Tokens zeroed in one layer call (copies of the batch stacked); default: as many as the
+                ``zeroed_tokens`` memory budget allows (``inseq.utils.budgets.memory_budgets``), so the peak memory
+                follows the budget and not the input length.
         """
-        if similarity_metric not in ("cosine", "euclidean"):
-            raise ValueError(f"similarity_metric must be 'cosine' or 'euclidean', got {similarity_metric!r}.")
+        _check_options(similarity_metric, tokens_per_eval)
         batch = ctx.batch
         length = int(ctx.positions[-1])
         mask = batch.target_mask[:, :length]
@@ -173,20 +241,22 @@ class ValueZeroingAttribution(InternalsAttribution):
         n_dec = len(dec_layers)
         run = _Runner(capture, similarity_metric, tokens_per_eval)
         tgt_len = batch.target_ids.shape[1]
+        # only the queries predicting the attributed positions are compared, unless the whole square is returned
+        rows = (ctx.positions - 1).to(torch.long)
         if ctx.wants_target or output_decoder_self_scores:
-            scores = run.layers(
-                structure.decoder_self, 0, mask, decoder_zeroed_units_indices, "decoder_zeroed_units_indices"
-            )
+            units, self_rows = decoder_zeroed_units_indices, rows if ctx.wants_target else None
+            scores = run.layers(structure.decoder_self, 0, mask, units, "decoder_zeroed_units_indices", self_rows)
             if ctx.wants_target:
-                result.target = _grid_rows(scores, ctx, tgt_len)
+                result.target = _grid_rows(scores, ctx, tgt_len, rows)
             else:
                 ends = [e - 1 for e in batch.attr_end]
-                result.sequence_scores["decoder_self_scores"] = _per_example_square(scores, ends)
+                squares = [_future_nan(square) for square in _per_example_square(scores, ends)]
+                result.sequence_scores["decoder_self_scores"] = squares
         if structure.cross:
             scores = run.layers(
-                structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices"
+                structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices", rows
             )
-            result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1])
+            result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1], rows)
         if structure.encoder_self and output_encoder_self_scores:
             scores = run.layers(
                 structure.encoder_self,
@@ -201,6 +271,33 @@ class ValueZeroingAttribution(InternalsAttribution):
         return result
 
 
+def _future_nan(square: torch.Tensor) -> torch.Tensor:
+    """NaN in the cells of a ``(key, query, ...)`` decoder square whose key comes after the query (a token not yet
+    generated when the query's position was predicted), as inseq 0.7.1 returns them.
+
+    Example:
+        >>> _future_nan(torch.ones(2, 2, 1))[..., 0]
+        tensor([[1., 1.],
+                [nan, 1.]])
+    """
+    n = square.shape[0]
+    future = torch.ones(n, n, dtype=torch.bool).tril(-1)  # key > query
+    return square.masked_fill(future.view(n, n, *[1] * (square.ndim - 2)), float("nan"))
+
+
+def _check_options(similarity_metric: Any, tokens_per_eval: Any) -> None:
+    """Refuse an unknown metric or a ``tokens_per_eval`` that is not a positive integer (or None)."""
+    if similarity_metric not in ("cosine", "euclidean"):
+        raise ValueError(f"similarity_metric must be 'cosine' or 'euclidean', got {similarity_metric!r}.")
+    if tokens_per_eval is not None and (
+        not isinstance(tokens_per_eval, int) or isinstance(tokens_per_eval, bool) or tokens_per_eval < 1
+    ):
+        raise ValueError(
+            f"tokens_per_eval must be a positive integer or None (the zeroed_tokens memory budget), "
+            f"got {tokens_per_eval!r}."
+        )
+
+
 class _Runner:
     """Recomputes layers from their captured clean inputs with some tokens' values zeroed."""
 
@@ -210,30 +307,56 @@ class _Runner:
         self.tokens_per_eval = tokens_per_eval
 
     def layers(
-        self, sites: list[AttentionSite], offset: int, key_mask: torch.Tensor, spec: Any, spec_name: str
+        self,
+        sites: list[AttentionSite],
+        offset: int,
+        key_mask: torch.Tensor,
+        spec: Any,
+        spec_name: str,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(batch, q, k, layers)`` normalised scores of zeroing key ``k``'s values, read at query ``q``."""
+        """``(batch, q, k, layers)`` normalised scores of zeroing key ``k``'s values, read at the queries ``rows``
+        (None: every query)."""
         per_layer = []
         for i, site in enumerate(sites):
             units = _units(spec, i, spec_name)
             clean = self.capture.outputs[offset + i]
             n_keys = key_mask.shape[1]
             if units is False:
-                per_layer.append(torch.zeros(clean.shape[0], clean.shape[1], n_keys))
+                n_rows = clean.shape[1] if rows is None else len(rows)
+                per_layer.append(torch.zeros(clean.shape[0], n_rows, n_keys))
                 continue
-            per_layer.append(self._layer(site, offset + i, units, n_keys, key_mask))
+            per_layer.append(self._layer(site, offset + i, units, n_keys, rows))
         scores = torch.stack(per_layer, dim=-1)
         return _normalise(scores, key_mask.cpu())
 
-    def _layer(self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, key_mask) -> torch.Tensor:
+    def tokens_per_call(self, batch: int, seq: int) -> int:
+        """Tokens zeroed in one layer call: ``tokens_per_eval``, or as many as the ``zeroed_tokens`` budget allows.
+
+        Example:
+            >>> from inseq.utils.budgets import memory_budgets
+            >>> with memory_budgets(zeroed_tokens=2048):
+            ...     _Runner(None, "cosine", None).tokens_per_call(batch=1, seq=240)
+            8
+        """
+        if self.tokens_per_eval is not None:
+            return self.tokens_per_eval
+        return max(1, get_budgets().zeroed_tokens // max(1, batch * seq))
+
+    def _layer(
+        self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, rows: torch.Tensor | None
+    ) -> torch.Tensor:
         args, kwargs = self.capture.inputs[index]
+        decide_fused_layout(site, args, kwargs)
         clean = self.capture.outputs[index]
         batch = clean.shape[0]
+        if rows is not None:
+            clean = clean[:, rows.to(clean.device)]
         hook = _ValueMask(site)
         hook.units, hook.batch_size = units, batch
         handle = site.value.register_forward_hook(hook)
         out = torch.zeros(batch, clean.shape[1], n_keys)
-        step = self.tokens_per_eval or n_keys
+        step = self.tokens_per_call(batch, self.capture.outputs[index].shape[1])
         try:
             with torch.no_grad():
                 for first in range(0, n_keys, step):
@@ -241,9 +364,12 @@ class _Runner:
                     k = len(tokens)
                     hook.tokens = tokens
                     corrupted = _block_output(site.block(*_repeat(args, batch, k), **_repeat(kwargs, batch, k)))
-                    corrupted = corrupted.view(k, batch, *clean.shape[1:])
+                    if rows is not None:
+                        corrupted = corrupted[:, rows.to(corrupted.device)]
+                    corrupted = corrupted.reshape(k, batch, *clean.shape[1:])
                     dist = _dissimilarity(clean.unsqueeze(0), corrupted, self.metric)
                     out[:, :, first : first + k] = dist.permute(1, 2, 0).float().cpu()
+                    del corrupted, dist
         finally:
             handle.remove()
         return out
