@@ -86,9 +86,7 @@ class Manifest:
         path: The manifest file (``manifest.json``, or a shard manifest).
     """
 
-    def __init__(
-        self, folder: Path, signature: dict[str, Any], total_rows: int, path: Path | None = None
-    ) -> None:
+    def __init__(self, folder: Path, signature: dict[str, Any], total_rows: int, path: Path | None = None) -> None:
         self.folder = Path(folder)
         self.path = Path(path) if path is not None else self.folder / MANIFEST_NAME
         self.signature = signature

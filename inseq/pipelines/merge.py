@@ -62,7 +62,9 @@ def consolidate_run(folder: Path) -> tuple[Manifest, int]:
     folder = Path(folder)
     main = Manifest.load(folder)
     if main is None:
-        raise PipelineError(f"{folder} has no manifest.json: it is not the output_dir (--output_dir) of a dataset run.")
+        raise PipelineError(
+            f"{folder} has no manifest.json: it is not the output_dir (--output_dir) of a dataset run."
+        )
     shards = shard_manifests(folder)
     for shard in shards:
         check_same_run(shard, main.signature, main.dataset)

@@ -23,6 +23,7 @@ from .attribution import PipelineError
 if TYPE_CHECKING:
     from ..models import AttributionModel
 
+
 @dataclass
 class DatasetRow:
     """One dataset row.

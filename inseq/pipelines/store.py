@@ -12,15 +12,21 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .args import DatasetRunArgs
 from .attribution import PipelineError
-from .manifest import ROWS_DIR, Manifest, open_manifest, shard_manifest_path, shard_manifests, shard_status_path
-from .manifest import write_json_atomic
+from .manifest import (
+    ROWS_DIR,
+    Manifest,
+    open_manifest,
+    shard_manifest_path,
+    shard_manifests,
+    shard_status_path,
+    write_json_atomic,
+)
 from .merge import consolidate_run, merge_rows
 from .rows import DatasetRow
 from .sharding import Shard
@@ -85,7 +91,9 @@ class RowStore:
             if self.shard.parallel:
                 done, skipped, _ = self.owned()
                 status = {"rank": self.shard.rank, "done": len(done), "skipped": len(skipped)}
-                write_json_atomic(shard_status_path(self.manifest.folder, self.shard.rank, self.shard.world_size), status)
+                write_json_atomic(
+                    shard_status_path(self.manifest.folder, self.shard.rank, self.shard.world_size), status
+                )
 
     def merged(self) -> FeatureAttributionOutput | None:
         """All attributed rows merged in index order (None when there is none)."""
@@ -105,8 +113,13 @@ def _union(folder: Path, manifests: list[Manifest]) -> Manifest:
 
 
 def _check_folder(
-    folder: Path, signature: dict[str, Any], dataset: dict[str, Any], total: int, run_args: DatasetRunArgs,
-    shard: Shard, save_path: str | None,
+    folder: Path,
+    signature: dict[str, Any],
+    dataset: dict[str, Any],
+    total: int,
+    run_args: DatasetRunArgs,
+    shard: Shard,
+    save_path: str | None,
 ) -> None:
     """Rank 0's checks and set-up of the run folder (a single process also merges earlier shards in)."""
     manifest = open_manifest(folder, signature, total, run_args.resume, run_args.overwrite, dataset)

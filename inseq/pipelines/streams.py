@@ -304,7 +304,9 @@ def _json_object(path: Path) -> Iterator[DatasetRow]:
         else:
             data = [data]  # a single record
     for i, record in enumerate(data):
-        yield DatasetRow(i, None, record) if isinstance(record, dict) else DatasetRow(i, None, None, "not a JSON object")
+        yield (
+            DatasetRow(i, None, record) if isinstance(record, dict) else DatasetRow(i, None, None, "not a JSON object")
+        )
 
 
 class HFDatasetStream(RowStream):
