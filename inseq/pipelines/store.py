@@ -163,7 +163,10 @@ def open_store(
     if error is not None:
         raise PipelineError(error if shard.rank == 0 else f"{error} (reported by rank 0)")
     main = Manifest.load(folder)
-    assert main is not None
+    if main is None:  # rank 0 writes it before the others read it: only a folder removed meanwhile gets here
+        raise PipelineError(
+            f"{folder / 'manifest.json'} disappeared while the run started ({shard.label or 'rank 0'})."
+        )
     if not shard.parallel:
         return RowStore(main, None, shard)
     path = shard_manifest_path(folder, shard.rank, shard.world_size)
