@@ -98,13 +98,19 @@ def _assert_same_rows(out: FeatureAttributionOutput, ref: FeatureAttributionOutp
     assert out.info["input_texts"] == ref.info["input_texts"]
 
 
-def _torchrun(nproc: int, argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc_per_node nproc -m inseq.commands.cli ARGV`` with this checkout importable."""
+def _torchrun(
+    nproc: int, argv: list[str], env: dict[str, str] | None = None, launcher: str = "torchrun"
+) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node nproc -m inseq.commands.cli ARGV`` with this checkout importable
+    (``launcher="accelerate"``: ``accelerate launch --multi_gpu --num_processes nproc``, which runs on CPU too)."""
     root = str(Path(inseq.__file__).resolve().parents[1])
     full_env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     full_env.update({"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})})
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    if launcher == "accelerate":
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={nproc}"]
+        command += ["--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no"]
     command += ["-m", "inseq.commands.cli", *argv]
     return subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=180, check=False)
 
@@ -285,4 +291,19 @@ def test_torchrun_killed_rank_resumes_with_every_row_once(
     assert sorted(p.name for p in (run / "rows").iterdir()) == [f"row_{i:07d}.json" for i in range(len(TEXTS))]
     for index, mtime in kept.items():
         assert (run / manifest.done[index]).stat().st_mtime_ns == mtime
+    _assert_same_rows(FeatureAttributionOutput.load(save), ref)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_processes_match_one_process(
+    model, tiny_gpt2_path: Path, data: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("accelerate")
+    ref = _reference(model, data, tmp_path)
+    run, save = tmp_path / "run", tmp_path / "merged.json"
+    proc = _torchrun(2, _cli_argv(tiny_gpt2_path, data, run, save), launcher="accelerate")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[rank 0/2] Summary: 4/4 rows attributed" in proc.stdout
+    assert "[rank 1/2] Summary: 3/3 rows attributed" in proc.stdout
+    assert Manifest.load(run).finished
     _assert_same_rows(FeatureAttributionOutput.load(save), ref)
