@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -324,9 +324,8 @@ def attribute_dataset(
         attributed_now = 0
         if todo > 0:
             rows = _pending(stream, shard, store, run_args.max_rows)
-            attributed_now = _run_pending(
-                load_run_model(args), rows, todo, total, args, dataset_args, store, show_progress
-            )
+            model = load_run_model(replace(args, device=shard.device_for(args.device)))
+            attributed_now = _run_pending(model, rows, todo, total, args, dataset_args, store, show_progress)
         totals, merged = finish_store(
             store, total, merge if merge is not None else bool(args.save_path), args.save_path
         )

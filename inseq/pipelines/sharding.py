@@ -70,6 +70,18 @@ class Shard:
         """How many of ``total`` rows are this process's."""
         return max(total - self.rank + self.world_size - 1, 0) // self.world_size
 
+    def device_for(self, device: str | None) -> str | None:
+        """The device of this process: an accelerator without index gets ``LOCAL_RANK`` (``"cuda"`` ->
+        ``"cuda:1"`` on local rank 1), so that the processes of one machine use one GPU each.
+
+        Example:
+            >>> Shard(1, 2, 1).device_for("cuda"), Shard(1, 2, 1).device_for("cuda:0"), Shard().device_for("cuda")
+            ('cuda:1', 'cuda:0', 'cuda')
+        """
+        if self.parallel and device in ("cuda", "xpu", "npu"):
+            return f"{device}:{self.local_rank}"
+        return device
+
     def barrier(self) -> None:
         """Wait for every process (no-op for a single process)."""
         if self.parallel:
