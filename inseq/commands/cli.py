@@ -1,4 +1,6 @@
-"""Entry point of the ``inseq`` command line: ``inseq {attribute,attribute-dataset,merge-dataset,attribute-context,attribute-sources}``.
+"""Entry point of the ``inseq`` command line.
+
+Sub-commands: ``inseq {attribute,attribute-dataset,merge-dataset,attribute-context,attribute-sources}``.
 
 Example:
     .. code-block:: bash

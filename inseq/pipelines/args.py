@@ -93,7 +93,12 @@ class DatasetRunArgs:
 
 @dataclass
 class MergeDatasetArgs:
-    """Options of ``inseq merge-dataset DIR`` (the run folder ``DIR`` is a positional argument)."""
+    """Options of ``inseq merge-dataset DIR`` (the run folder ``DIR`` is a positional argument).
+
+    Example:
+        >>> MergeDatasetArgs(output_dir="runs/gpt2", save_path="runs/gpt2.json").partial
+        False
+    """
 
     output_dir: str = cli_arg(default=None, help="The run folder (--output_dir of the interrupted run).")
     save_path: str | None = cli_arg(

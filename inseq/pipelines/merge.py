@@ -37,6 +37,10 @@ class MergeResult:
         finished: Whether every row is done or skipped.
         save_path: Where the merged rows were saved (None when not saved).
         shards: Number of shard manifests merged into ``manifest.json``.
+
+    Example:
+        >>> MergeResult(folder="runs/gpt2", total=3, done=2, skipped={1: "empty input text"}).finished
+        False
     """
 
     folder: str

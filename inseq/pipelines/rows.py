@@ -1,8 +1,9 @@
 """Dataset rows for attribution runs: loading (with the line of each row in its file) and checking.
 
 Local files (csv, tsv, json, jsonl, parquet) are read directly; other names go through ``datasets`` when it is
-installed; :mod:`inseq.pipelines.streams` reads them as a stream. A line that cannot be parsed (invalid JSON, a CSV record with extra fields) is not fatal: it
-becomes a row with an ``error``, skipped and reported with its line number like any other bad row.
+installed; :mod:`inseq.pipelines.streams` reads them as a stream. A line that cannot be parsed (invalid JSON, a
+CSV record with extra fields) is not fatal: it becomes a row with an ``error``, skipped and reported with its line
+number like any other bad row.
 
 Example:
     >>> rows = load_rows(LoadDatasetArgs(dataset_name="data.jsonl", input_text_field="text"))  # doctest: +SKIP
@@ -54,7 +55,8 @@ def local_path(args: LoadDatasetArgs) -> Path | None:
 
 
 def load_rows(args: LoadDatasetArgs) -> list[DatasetRow]:
-    """Load all the rows of a dataset in a list (a run reads them as a stream: :func:`~inseq.pipelines.streams.open_stream`).
+    """Load all the rows of a dataset in a list (a run reads them as a stream instead:
+    :func:`~inseq.pipelines.streams.open_stream`).
 
     Raises:
         PipelineError: The dataset cannot be read.

@@ -44,6 +44,11 @@ class Shard:
         local_rank: Rank on this machine (the GPU it uses).
         group: The ``torch.distributed`` group of the collectives (None for a single process).
         owns_group: Whether this run created the process group (and destroys it at the end).
+
+    Example:
+        >>> shard = Shard(rank=1, world_size=3)
+        >>> [i for i in range(8) if shard.owns(i)], shard.assigned(8), shard.label
+        ([1, 4, 7], 3, 'rank 1/3')
     """
 
     rank: int = 0

@@ -51,6 +51,11 @@ class RowStream:
     Attributes:
         args: The dataset options.
         path: The local file read (None for ``datasets``).
+
+    Example:
+        >>> stream = open_stream(LoadDatasetArgs(dataset_name="data.csv", input_text_field="text"))  # doctest: +SKIP
+        >>> stream.columns(), stream.count(), [row.index for row in stream.sample(2)]  # doctest: +SKIP
+        (['id', 'text'], 3, [0, 1])
     """
 
     def __init__(self, args: LoadDatasetArgs, path: Path | None = None) -> None:
