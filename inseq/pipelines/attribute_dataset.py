@@ -324,7 +324,9 @@ def attribute_dataset(
         attributed_now = 0
         if todo > 0:
             rows = _pending(stream, shard, store, run_args.max_rows)
-            model = load_run_model(replace(args, device=shard.device_for(args.device)))
+            # a split model runs where its input embeddings are; otherwise one accelerator per local rank
+            split = (args.model_kwargs or {}).get("device_map") is not None
+            model = load_run_model(replace(args, device=None if split else shard.device_for(args.device)))
             attributed_now = _run_pending(model, rows, todo, total, args, dataset_args, store, show_progress)
         totals, merged = finish_store(
             store, total, merge if merge is not None else bool(args.save_path), args.save_path
