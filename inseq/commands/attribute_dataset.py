@@ -33,18 +33,34 @@ def __getattr__(name: str) -> Any:
 
 
 def print_summary(result: DatasetRunResult, save_path: str | None) -> None:
-    """Print the outcome of a run, one line per skipped row."""
+    """Print the outcome of a run, one line per skipped row.
+
+    In a parallel run every process prints the line of its own rows, prefixed with its rank, and rank 0 adds the
+    whole run's counts.
+    """
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=False)
+    plain = f"[{result.label}] " if result.label else ""
+    prefix = escape(plain)
     status = "finished" if result.remaining == 0 else f"stopped with {result.remaining} rows left (--resume)"
     console.print(
-        f"[bold]Summary:[/bold] {result.done}/{result.total} rows attributed ({result.attributed_now} in this "
-        f"run), {len(result.skipped)} skipped, {result.seconds:.1f}s, {status}."
+        f"{prefix}[bold]Summary:[/bold] {result.done}/{result.total} rows attributed ({result.attributed_now} in "
+        f"this run), {len(result.skipped)} skipped, {result.seconds:.1f}s, {status}.",
+        soft_wrap=True,
     )
+    run = result.run
+    if result.label and result.rank == 0 and run is not None:
+        state = "finished" if run.finished else "unfinished (--resume, or inseq merge-dataset)"
+        console.print(
+            f"{prefix}All {result.world_size} ranks: {run.done}/{run.total} rows attributed, {run.skipped} "
+            f"skipped, {state}.",
+            soft_wrap=True,
+        )
     for index, reason in result.skipped.items():
-        console.print(f"  skipped {result.skip_label(index)}: {reason}", markup=False, highlight=False)
-    if result.output_dir:
+        console.print(f"{plain}  skipped {result.skip_label(index)}: {reason}", markup=False, highlight=False)
+    if result.output_dir and result.rank == 0:
         console.print(f"Row outputs and manifest in {result.output_dir}", markup=False)
     if save_path and result.merged is not None:
         console.print(f"Merged attributions saved to {save_path}", markup=False)

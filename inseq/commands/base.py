@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -62,7 +63,7 @@ class BaseCLICommand(ABC):
 def setup_logging(verbose: bool = False, very_verbose: bool = False) -> None:
     """Set the logging level: WARNING by default, INFO with ``-v``, DEBUG with ``-vv``."""
     level = logging.DEBUG if very_verbose else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s:%(name)s: %(message)s", force=True)
+    logging.basicConfig(level=level, format=f"%(levelname)s:{rank_prefix()}%(name)s: %(message)s", force=True)
     if not (verbose or very_verbose):
         try:
             from transformers.utils import logging as hf_logging
@@ -71,6 +72,19 @@ def setup_logging(verbose: bool = False, very_verbose: bool = False) -> None:
             hf_logging.disable_progress_bar()
         except ImportError:  # pragma: no cover
             pass
+
+
+def rank_prefix() -> str:
+    """``"[rank 1/2] "`` in a process launched in parallel (``torchrun``, ``accelerate launch``), else ``""``.
+
+    Read from the launcher's ``RANK`` / ``WORLD_SIZE`` environment variables (no ``torch`` import).
+
+    Example:
+        >>> rank_prefix() if "WORLD_SIZE" not in os.environ else ""
+        ''
+    """
+    world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+    return f"[rank {rank}/{world}] " if world.isdigit() and int(world) > 1 else ""
 
 
 def one_line(message: object) -> str:
@@ -112,7 +126,7 @@ def load_model_or_fail(
 
 def report_error(prog: str, err: BaseException) -> None:
     """Print ``<prog>: error: <message>`` on one line of stderr."""
-    print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+    print(f"{rank_prefix()}{prog}: error: {one_line(err)}", file=sys.stderr)
 
 
 def evaluate_saved(model: Any, out: Any, metrics: list[str], save_path: str | None) -> None:

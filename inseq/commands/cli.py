@@ -1,4 +1,6 @@
-"""Entry point of the ``inseq`` command line: ``inseq {attribute,attribute-dataset,attribute-context,attribute-sources}``.
+"""Entry point of the ``inseq`` command line.
+
+Sub-commands: ``inseq {attribute,attribute-dataset,merge-dataset,attribute-context,attribute-sources}``.
 
 Example:
     .. code-block:: bash
@@ -22,8 +24,15 @@ def get_commands() -> list[type[BaseCLICommand]]:
     from .attribute_context import AttributeContextCommand
     from .attribute_dataset import AttributeDatasetCommand
     from .attribute_sources import AttributeSourcesCommand
+    from .merge_dataset import MergeDatasetCommand
 
-    return [AttributeCommand, AttributeDatasetCommand, AttributeContextCommand, AttributeSourcesCommand]
+    return [
+        AttributeCommand,
+        AttributeDatasetCommand,
+        MergeDatasetCommand,
+        AttributeContextCommand,
+        AttributeSourcesCommand,
+    ]
 
 
 def build_parser() -> InseqArgumentParser:

@@ -1,5 +1,6 @@
-"""Attribution runs as library functions: a whole dataset, resumably (:func:`attribute_dataset`), and the helpers
-the ``inseq attribute`` command line shares with it.
+"""Attribution runs as library functions: a whole dataset, resumably (:func:`attribute_dataset`), read as a stream
+(:func:`open_stream`) and data-parallel under ``torchrun`` / ``accelerate launch`` (:class:`Shard`,
+:func:`merge_dataset`), and the helpers the ``inseq attribute`` command line shares with it.
 
 Example:
     >>> from inseq.pipelines import AttributeExtendedArgs, LoadDatasetArgs, DatasetRunArgs, attribute_dataset
@@ -20,6 +21,7 @@ _EXPORTS = {
     "AttributeExtendedArgs": ".args:AttributeExtendedArgs",
     "DatasetRunArgs": ".args:DatasetRunArgs",
     "LoadDatasetArgs": ".args:LoadDatasetArgs",
+    "MergeDatasetArgs": ".args:MergeDatasetArgs",
     "DatasetRunResult": ".attribute_dataset:DatasetRunResult",
     "attribute_dataset": ".attribute_dataset:attribute_dataset",
     "split_output": ".attribute_dataset:split_output",
@@ -32,6 +34,12 @@ _EXPORTS = {
     "Manifest": ".manifest:Manifest",
     "run_signature": ".manifest:run_signature",
     "write_json_atomic": ".manifest:write_json_atomic",
+    "MergeResult": ".merge:MergeResult",
+    "merge_dataset": ".merge:merge_dataset",
+    "Shard": ".sharding:Shard",
+    "shard_from_env": ".sharding:shard_from_env",
+    "RowStream": ".streams:RowStream",
+    "open_stream": ".streams:open_stream",
     "DatasetRow": ".rows:DatasetRow",
     "check_row": ".rows:check_row",
     "load_rows": ".rows:load_rows",
@@ -47,7 +55,11 @@ __all__ = [
     "DatasetRunResult",
     "LoadDatasetArgs",
     "Manifest",
+    "MergeDatasetArgs",
+    "MergeResult",
     "PipelineError",
+    "RowStream",
+    "Shard",
     "aggregate_outputs",
     "aggregate_with_args",
     "attribute_dataset",
@@ -57,7 +69,10 @@ __all__ = [
     "load_rows",
     "load_run_model",
     "max_model_positions",
+    "merge_dataset",
+    "open_stream",
     "run_signature",
+    "shard_from_env",
     "split_output",
     "write_json_atomic",
 ]

@@ -91,4 +91,20 @@ class DatasetRunArgs:
     )
 
 
-__all__ = ["AttributeBaseArgs", "AttributeExtendedArgs", "DatasetRunArgs", "LoadDatasetArgs"]
+@dataclass
+class MergeDatasetArgs:
+    """Options of ``inseq merge-dataset DIR`` (the run folder ``DIR`` is a positional argument).
+
+    Example:
+        >>> MergeDatasetArgs(output_dir="runs/gpt2", save_path="runs/gpt2.json").partial
+        False
+    """
+
+    output_dir: str = cli_arg(default=None, help="The run folder (--output_dir of the interrupted run).")
+    save_path: str | None = cli_arg(
+        default=None, aliases=["-o"], help="JSON file receiving the merged rows (default: the run's --save_path)."
+    )
+    partial: bool = cli_arg(default=False, help="Also save the merged rows of an unfinished run.")
+
+
+__all__ = ["AttributeBaseArgs", "AttributeExtendedArgs", "DatasetRunArgs", "LoadDatasetArgs", "MergeDatasetArgs"]

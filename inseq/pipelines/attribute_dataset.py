@@ -22,23 +22,31 @@ Example:
 from __future__ import annotations
 
 import copy
+import json
+import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..utils.checks import check_text
 from ..utils.errors import InputTooLongError, InvalidArgumentError, InvalidArgumentTypeError, LengthMismatchError
 from ..utils.options import check_cli_options
+from ..utils.progress import progress_bar
 from .args import AttributeExtendedArgs, DatasetRunArgs, LoadDatasetArgs
 from .attribution import PipelineError, aggregate_with_args, attribute_texts, load_run_model
-from .manifest import ROWS_DIR, Manifest, open_manifest, run_signature
-from .rows import DatasetRow, check_columns, check_row, load_rows, local_path, max_model_positions, row_texts
-from .validation import clean_run_temps
+from .manifest import run_signature, shard_status_path
+from .rows import DatasetRow, check_columns, check_row, max_model_positions, row_texts
+from .sharding import Shard, shard_from_env
+from .store import RowStore, RunTotals, finish_store, open_store
+from .streams import RowStream, dataset_fingerprint, open_stream
 
 if TYPE_CHECKING:
     from ..data import FeatureAttributionOutput
     from ..models import AttributionModel
+
+logger = logging.getLogger(__name__)
 
 
 #: Errors of ``attribute()`` caused by a row's own input (its text is refused by inseq's input validation): such a
@@ -54,19 +62,22 @@ ROW_INPUT_ERRORS: tuple[type[Exception], ...] = (
 
 @dataclass
 class DatasetRunResult:
-    """Outcome of :func:`attribute_dataset`.
+    """Outcome of :func:`attribute_dataset` for this process's rows (all rows when it runs alone).
 
     Attributes:
-        total: Rows in the dataset.
-        done: Rows attributed (in this and earlier invocations).
-        attributed_now: Rows attributed in this invocation.
-        remaining: Rows neither done nor skipped (left for ``resume``).
+        total: Rows of this process (in a parallel run, its shard: the rows ``i`` with ``i % world_size == rank``).
+        done: Rows of this process attributed (in this and earlier invocations, by any process).
+        attributed_now: Rows attributed by this process in this invocation.
+        remaining: Rows of this process neither done nor skipped (left for ``resume``).
         skipped: Row index -> reason.
         lines: Row index -> line in the dataset file, for the skipped rows whose line is known.
         seconds: Duration of this invocation.
         output_dir: The run folder (None when the rows were kept in memory).
         dataset_file: The local file the rows come from (None for ``datasets`` names).
-        merged: All rows merged, when the run is finished and merging was asked for.
+        merged: All rows merged, when the run is finished and merging was asked for (rank 0 only).
+        rank: Rank of this process (0 when alone).
+        world_size: Number of processes of the run.
+        run: The whole run's counts (all ranks, known after the final merge).
     """
 
     total: int
@@ -79,6 +90,14 @@ class DatasetRunResult:
     output_dir: str | None = None
     dataset_file: str | None = None
     merged: FeatureAttributionOutput | None = None
+    rank: int = 0
+    world_size: int = 1
+    run: RunTotals | None = None
+
+    @property
+    def label(self) -> str:
+        """``"rank 1/4"`` in a parallel run, ``""`` otherwise."""
+        return f"rank {self.rank}/{self.world_size}" if self.world_size > 1 else ""
 
     def skip_label(self, index: int) -> str:
         """``"row 2 (line 4 of data.csv)"``, or ``"row 2"`` when the line is unknown."""
@@ -86,50 +105,6 @@ class DatasetRunResult:
         if line is None:
             return f"row {index}"
         return f"row {index} (line {line}" + (f" of {self.dataset_file})" if self.dataset_file else ")")
-
-
-class RowStore:
-    """Where attributed rows go: one file per row in the run folder, or memory."""
-
-    def __init__(self, manifest: Manifest | None) -> None:
-        self.manifest = manifest
-        self.done: dict[int, str] = manifest.done if manifest else {}
-        self.skipped: dict[int, str] = manifest.skipped if manifest else {}
-        self.lines: dict[int, int] = manifest.lines if manifest else {}
-        self.memory: dict[int, FeatureAttributionOutput] = {}
-
-    def put(self, index: int, part: FeatureAttributionOutput) -> None:
-        """Store one attributed row (atomic file write)."""
-        if self.manifest is None:
-            self.memory[index] = part
-            self.done[index] = ""
-            return
-        name = f"{ROWS_DIR}/row_{index:07d}.json"
-        part.save(self.manifest.folder / name, overwrite=True)
-        self.done[index] = name
-
-    def skip(self, row: DatasetRow, reason: str) -> None:
-        """Record a skipped row."""
-        self.skipped[row.index] = reason
-        if row.line is not None:
-            self.lines[row.index] = row.line
-
-    def checkpoint(self) -> None:
-        """Persist the progress (manifest rewrite)."""
-        if self.manifest is not None:
-            self.manifest.save()
-
-    def merged(self) -> FeatureAttributionOutput | None:
-        """All attributed rows merged in index order (None when there is none)."""
-        from ..data import FeatureAttributionOutput, merge_attributions
-
-        parts = []
-        for index in sorted(self.done):
-            if index in self.memory:
-                parts.append(self.memory[index])
-            elif self.manifest is not None and self.done[index]:
-                parts.append(FeatureAttributionOutput.load(self.manifest.folder / self.done[index]))
-        return merge_attributions(parts) if parts else None
 
 
 def split_output(out: FeatureAttributionOutput) -> list[FeatureAttributionOutput]:
@@ -220,41 +195,6 @@ def _attribute_batch(
     store.checkpoint()
 
 
-def _progress(show: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]Attributing rows"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        disable=not show,
-    )
-
-
-def _run_pending(
-    model: AttributionModel,
-    rows: list[DatasetRow],
-    pending: list[int],
-    args: AttributeExtendedArgs,
-    dataset_args: LoadDatasetArgs,
-    store: RowStore,
-    show_progress: bool,
-) -> int:
-    max_new_tokens = int((args.generation_kwargs or {}).get("max_new_tokens", 0) or 0)
-    checker = _Checker(model, dataset_args, max_model_positions(model), max_new_tokens)
-    batch_size = max(int(args.batch_size or 1), 1)
-    before = len(store.done)
-    with _progress(show_progress) as progress:
-        task = progress.add_task("rows", total=len(pending), status="")
-        for start in range(0, len(pending), batch_size):
-            batch = [rows[i] for i in pending[start : start + batch_size]]
-            _attribute_batch(model, batch, checker, args, store)
-            progress.update(task, advance=len(batch), status=f"{len(store.skipped)} skipped")
-    return len(store.done) - before
-
-
 def _run_folder(args: AttributeExtendedArgs, run_args: DatasetRunArgs) -> Path | None:
     folder = Path(run_args.output_dir) if run_args.output_dir else None
     if folder is None and args.save_path:
@@ -264,6 +204,87 @@ def _run_folder(args: AttributeExtendedArgs, run_args: DatasetRunArgs) -> Path |
     return folder
 
 
+def _check_world_size(shard: Shard, total: int, dataset_args: LoadDatasetArgs) -> None:
+    if shard.world_size > total:
+        raise PipelineError(
+            f"WORLD_SIZE={shard.world_size} processes for a dataset of {total} rows "
+            f"({dataset_args.dataset_name!r}): some processes would have no row; launch at most {max(total, 1)} "
+            "(torchrun --nproc_per_node, accelerate launch --num_processes)."
+        )
+
+
+def _pending(stream: RowStream, shard: Shard, store: RowStore, max_rows: int | None) -> Iterator[DatasetRow]:
+    """This process's rows not recorded yet, read from the stream (at most ``max_rows``)."""
+    if max_rows is not None and max_rows <= 0:
+        return
+    taken = 0
+    for row in stream:
+        if not shard.owns(row.index) or store.has(row.index):
+            continue
+        yield row
+        taken += 1
+        if max_rows is not None and taken >= max_rows:
+            return
+
+
+def _batches(rows: Iterator[DatasetRow], size: int) -> Iterator[list[DatasetRow]]:
+    batch: list[DatasetRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _all_ranks_done(store: RowStore) -> int | None:
+    """Rows recorded by all ranks so far (from their status files), on rank 0 of a parallel run."""
+    if store.manifest is None or not store.shard.parallel or store.shard.rank != 0:
+        return None
+    recorded = 0
+    for rank in range(store.shard.world_size):
+        path = shard_status_path(store.manifest.folder, rank, store.shard.world_size)
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+            recorded += int(status.get("done", 0)) + int(status.get("skipped", 0))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return recorded
+
+
+def _run_pending(
+    model: AttributionModel,
+    rows: Iterator[DatasetRow],
+    todo: int,
+    run_total: int,
+    args: AttributeExtendedArgs,
+    dataset_args: LoadDatasetArgs,
+    store: RowStore,
+    show_progress: bool,
+) -> int:
+    max_new_tokens = int((args.generation_kwargs or {}).get("max_new_tokens", 0) or 0)
+    checker = _Checker(model, dataset_args, max_model_positions(model), max_new_tokens)
+    batch_size = max(int(args.batch_size or 1), 1)
+    shard = store.shard
+    before = len(store.done)
+    recorded = 0
+    name = f"Attributing rows ({shard.label})" if shard.parallel else "Attributing rows"
+    with progress_bar(show_progress, transient=False, elapsed=True) as bar:
+        advance = bar.task(name, total=todo)
+        for batch in _batches(rows, batch_size):
+            _attribute_batch(model, batch, checker, args, store)
+            recorded += len(batch)
+            everyone = _all_ranks_done(store)
+            status = f"{name}, {len(store.skipped)} skipped"
+            if everyone is not None:
+                status += f", all ranks {everyone}/{run_total}"
+            advance(len(batch), description=status)
+            logger.debug("%s%d rows recorded in this run", f"{shard.label}: " if shard.parallel else "", recorded)
+            shard.fault_drill(recorded)
+    return len(store.done) - before
+
+
 def attribute_dataset(
     args: AttributeExtendedArgs,
     dataset_args: LoadDatasetArgs,
@@ -271,60 +292,84 @@ def attribute_dataset(
     merge: bool | None = None,
     show_progress: bool = True,
 ) -> DatasetRunResult:
-    """Attribute every row of a dataset; see the module docstring for the run folder layout.
+    """Attribute every row of a dataset, read as a stream; see the module docstring for the run folder layout.
+
+    Launched by ``torchrun --nproc_per_node N`` or ``accelerate launch`` (or any launcher setting ``RANK`` and
+    ``WORLD_SIZE``), each process attributes the rows ``i`` with ``i % N == rank`` and records them in its own
+    shard manifest; at the end rank 0 merges every shard into ``manifest.json`` and saves the merged rows.
 
     Args:
         args: Model and attribution options (``model_name_or_path`` may be a loaded model); ``save_path``
             receives the merged rows when the run is finished.
         dataset_args: Which dataset and columns.
-        run_args: Run folder, ``resume``, ``overwrite``, ``max_rows``.
+        run_args: Run folder, ``resume``, ``overwrite``, ``max_rows`` (per process in a parallel run).
         merge: Merge all rows into ``result.merged`` when finished (default: when ``save_path`` is set).
         show_progress: Show a progress bar.
 
     Returns:
-        A :class:`DatasetRunResult`.
+        A :class:`DatasetRunResult` for this process's rows.
 
     Raises:
-        PipelineError: Unreadable dataset, missing column, or a run folder holding another or unfinished run.
+        PipelineError: Unreadable dataset, missing column, more processes than rows, or a run folder holding
+            another or unfinished run or a corrupt manifest.
+
+    Example:
+        >>> result = attribute_dataset(
+        ...     AttributeExtendedArgs(model_name_or_path="gpt2", generation_kwargs={"max_new_tokens": 5}),
+        ...     LoadDatasetArgs(dataset_name="data.jsonl", input_text_field="prompt"),
+        ...     DatasetRunArgs(output_dir="runs/gpt2", resume=True),
+        ... )  # doctest: +SKIP
     """
     run_args = run_args or DatasetRunArgs()
     started = time.perf_counter()
     check_cli_options({"batch_size": args.batch_size, "max_rows": run_args.max_rows})
-    rows = load_rows(dataset_args)
-    check_columns(rows, dataset_args)
+    stream = open_stream(dataset_args)
+    check_columns(stream.sample(), dataset_args, stream.columns())
+    total = stream.count()
     folder = _run_folder(args, run_args)
-    manifest = None
-    if folder is not None:
-        signature = run_signature(args, dataset_args)
-        manifest = open_manifest(folder, signature, len(rows), run_args.resume, run_args.overwrite)
-        clean_run_temps(folder)
-    store = RowStore(manifest)
-    pending = [r.index for r in rows if r.index not in store.done and r.index not in store.skipped]
-    if run_args.max_rows is not None:
-        pending = pending[: max(run_args.max_rows, 0)]
-    attributed_now = 0
-    if pending:
-        attributed_now = _run_pending(load_run_model(args), rows, pending, args, dataset_args, store, show_progress)
-    remaining = sum(1 for r in rows if r.index not in store.done and r.index not in store.skipped)
-    if manifest is not None:
-        manifest.finished = remaining == 0
-        manifest.save()
-    merged = None
-    if remaining == 0 and (merge if merge is not None else bool(args.save_path)):
-        merged = store.merged()
-        if merged is not None and args.save_path:
-            Path(args.save_path).parent.mkdir(parents=True, exist_ok=True)
-            merged.save(args.save_path, overwrite=True)
-    path = local_path(dataset_args)
+    shard = shard_from_env()
+    try:
+        _check_world_size(shard, total, dataset_args)
+        store = open_store(
+            folder,
+            run_signature(args, dataset_args),
+            dataset_fingerprint(stream, total),
+            total,
+            run_args,
+            shard,
+            args.save_path,
+        )
+        assigned = shard.assigned(total)
+        done, skipped, _ = store.owned()
+        todo = assigned - len(done) - len(skipped)
+        if run_args.max_rows is not None:
+            todo = min(todo, max(run_args.max_rows, 0))
+        attributed_now = 0
+        if todo > 0:
+            rows = _pending(stream, shard, store, run_args.max_rows)
+            # a split model runs where its input embeddings are; otherwise one accelerator per local rank
+            split = (args.model_kwargs or {}).get("device_map") is not None
+            model = load_run_model(replace(args, device=None if split else shard.device_for(args.device)))
+            attributed_now = _run_pending(model, rows, todo, total, args, dataset_args, store, show_progress)
+        totals, merged = finish_store(
+            store, total, merge if merge is not None else bool(args.save_path), args.save_path
+        )
+    finally:
+        shard.close()
+    done, skipped, lines = store.owned()
+    path = stream.path
     return DatasetRunResult(
-        total=len(rows),
-        done=len(store.done),
+        total=assigned,
+        done=len(done),
         attributed_now=attributed_now,
-        remaining=remaining,
-        skipped=dict(sorted(store.skipped.items())),
-        lines=dict(sorted(store.lines.items())),
+        remaining=assigned - len(done) - len(skipped),
+        skipped=skipped,
+        lines=lines,
         seconds=round(time.perf_counter() - started, 2),
         output_dir=str(folder) if folder else None,
         dataset_file=path.name if path else None,
         merged=merged,
+        rank=shard.rank,
+        world_size=shard.world_size,
+        run=totals,
     )

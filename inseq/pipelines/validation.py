@@ -22,13 +22,18 @@ __all__ = ["clean_run_temps", "read_manifest"]
 _MANIFEST_FIELDS = {"signature": dict, "total_rows": int, "done": dict, "skipped": dict, "finished": bool}
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """Read and validate a run manifest.
+def read_manifest(path: Path, shard: bool = False) -> dict[str, Any]:
+    """Read and validate a run manifest (``shard``: a rank's manifest in a parallel run's ``shards/`` folder).
 
     Raises:
         PipelineError: naming the file and what is wrong (corrupt JSON, a missing or mistyped field), with the way out.
     """
     hint = "pass --overwrite to start the run again (or repair the file)."
+    if shard:
+        hint = (
+            "repair it, or move it out of the folder to attribute its rows again (the other shards, manifest.json "
+            "and the row files are kept), or pass --overwrite to start the whole run again."
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
