@@ -34,7 +34,6 @@ KNOWN_WITHOUT_EXAMPLE: frozenset[str] = frozenset(
         "inseq.attr.feat.MethodResult",
         "inseq.attr.feat.PerturbationAttribution",
         "inseq.attr.get_step_function",
-        "inseq.attribute_dataset",
         "inseq.evaluate.FaithfulnessMetric",
         "inseq.evaluate.StepView",
         "inseq.evaluate.get_metric",
