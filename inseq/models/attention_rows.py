@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from .structure import distinct_configs
+
 #: Name of the attention implementation registered with transformers.
 IMPLEMENTATION = "inseq_rows"
 
@@ -153,16 +155,7 @@ def supports_row_attention(model: torch.nn.Module) -> bool:
         >>> supports_row_attention(torch.nn.Linear(2, 2))
         False
     """
-    return bool(_configs(model))
-
-
-def _configs(model: torch.nn.Module) -> list[Any]:
-    seen: dict[int, Any] = {}
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if config is not None and hasattr(config, "_attn_implementation"):
-            seen.setdefault(id(config), config)
-    return list(seen.values())
+    return bool(distinct_configs(model))
 
 
 @contextmanager
@@ -182,7 +175,7 @@ def row_attention(
         ...     out = model.model(input_ids=ids, output_attentions=True)
     """
     _register()
-    configs = _configs(model)
+    configs = distinct_configs(model)
     previous = [(config, config._attn_implementation) for config in configs]
     plan = _Plan(rows, {id(m) for m in decoder.modules()}, length)
     token = _PLAN.set(plan)

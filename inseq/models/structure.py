@@ -21,7 +21,7 @@ from .model_config import ModelConfig, check_model_config, is_builtin_config
 _VALUE_NAMES = ("v_proj", "value", "v", "v_lin", "c_attn", "query_key_value")
 
 
-def _configs(model: torch.nn.Module) -> list[Any]:
+def distinct_configs(model: torch.nn.Module) -> list[Any]:
     """Distinct configuration objects of ``model`` and its submodules."""
     seen: dict[int, Any] = {}
     for module in model.modules():
@@ -42,7 +42,7 @@ def eager_attention(model: torch.nn.Module) -> Iterator[None]:
         >>> with eager_attention(model.model):  # doctest: +SKIP
         ...     out = model.model(input_ids=ids, output_attentions=True)
     """
-    configs = _configs(model)
+    configs = distinct_configs(model)
     previous = [(config, config._attn_implementation) for config in configs]
     top = getattr(getattr(model, "config", None), "_attn_implementation", None)
     try:
