@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 import torch.nn.functional as F
 
-from ..data.aggregation_functions import check_step_score_aggregation, register_step_score_aggregation
+from ..data.aggregation_functions import (
+    BUILTIN_STEP_SCORE_SPAN_RULES,
+    check_step_score_aggregation,
+    register_step_score_aggregation,
+)
 from ..utils.checks import check_bool, check_call_signature, describe
 from ..utils.registry import Registry
 from ..utils.torch_utils import top_k_logits_mask, top_p_logits_mask
@@ -271,22 +275,22 @@ def top_p_size_fn(args: StepFunctionArgs, top_p: float) -> torch.Tensor:
     return ((probs.cumsum(-1) - probs) < top_p).sum(-1).float()
 
 
-#: Built-in step functions with the aggregation rule of each under span aggregation (None: left unmerged).
-_BUILTINS: dict[str, tuple[StepFunction, str | None]] = {
-    "logit": (logit_fn, None),
-    "probability": (probability_fn, "prod"),
-    "entropy": (entropy_fn, "sum"),
-    "crossentropy": (crossentropy_fn, "sum"),
-    "perplexity": (perplexity_fn, "prod"),
-    "contrast_logits": (contrast_logits_fn, None),
-    "contrast_prob": (contrast_prob_fn, "prod"),
-    "contrast_logits_diff": (contrast_logits_diff_fn, None),
-    "contrast_prob_diff": (contrast_prob_diff_fn, "prod"),
-    "pcxmi": (pcxmi_fn, "sum"),
-    "kl_divergence": (kl_divergence_fn, "sum"),
-    "in_context_pvi": (in_context_pvi_fn, None),
-    "mc_dropout_prob_avg": (mc_dropout_prob_avg_fn, "prod"),
-    "top_p_size": (top_p_size_fn, None),
+#: Built-in step functions; their span-aggregation rules are ``BUILTIN_STEP_SCORE_SPAN_RULES`` (data layer).
+_BUILTINS: dict[str, StepFunction] = {
+    "logit": logit_fn,
+    "probability": probability_fn,
+    "entropy": entropy_fn,
+    "crossentropy": crossentropy_fn,
+    "perplexity": perplexity_fn,
+    "contrast_logits": contrast_logits_fn,
+    "contrast_prob": contrast_prob_fn,
+    "contrast_logits_diff": contrast_logits_diff_fn,
+    "contrast_prob_diff": contrast_prob_diff_fn,
+    "pcxmi": pcxmi_fn,
+    "kl_divergence": kl_divergence_fn,
+    "in_context_pvi": in_context_pvi_fn,
+    "mc_dropout_prob_avg": mc_dropout_prob_avg_fn,
+    "top_p_size": top_p_size_fn,
 }
 
 
@@ -356,7 +360,7 @@ def is_builtin_step_function(fn: str | StepFunction) -> bool:
         (True, False)
     """
     fn = get_step_function(fn)
-    return any(fn is builtin for builtin, _ in _BUILTINS.values())
+    return any(fn is builtin for builtin in _BUILTINS.values())
 
 
 def get_step_scores(
@@ -421,5 +425,6 @@ def register_step_function(
         register_step_score_aggregation(identifier, aggregate_map, overwrite=True)
 
 
-for _name, (_fn, _rule) in _BUILTINS.items():
+for _name, _fn in _BUILTINS.items():
+    _rule = BUILTIN_STEP_SCORE_SPAN_RULES.get(_name)
     register_step_function(_fn, _name, {"spans": _rule} if _rule else None)

@@ -225,15 +225,30 @@ def get_aggregation_function(fn: str | Callable[..., torch.Tensor]) -> Callable[
     return AGGREGATION_FUNCTIONS.get(fn)
 
 
+#: How span aggregation merges the step scores of inseq's built-in step functions (those absent are left unmerged).
+#: Kept here, not with the step functions, so an output loaded from a file aggregates its step scores as inseq 0.7
+#: does before anything imports the step functions (the face is lazy).
+BUILTIN_STEP_SCORE_SPAN_RULES: dict[str, str] = {
+    "probability": "prod",
+    "entropy": "sum",
+    "crossentropy": "sum",
+    "perplexity": "prod",
+    "contrast_prob": "prod",
+    "contrast_prob_diff": "prod",
+    "pcxmi": "sum",
+    "kl_divergence": "sum",
+    "mc_dropout_prob_avg": "prod",
+}
+
 # Default per-field, per-aggregator-family functions. Only span-like aggregators (family "spans") consult the
-# step-score entries; the "scores" family leaves step scores unchanged. The step-score rules are not written here:
-# each step function brings its own when it is registered (``inseq.register_step_function(..., aggregate_map=)``),
-# through :func:`register_step_score_aggregation`. Sequence outputs copy this map at creation time, so later
-# registrations never leak into existing objects and objects never write back into it.
+# step-score entries; the "scores" family leaves step scores unchanged. Custom step functions bring their own rules
+# when they are registered (``inseq.register_step_function(..., aggregate_map=)``), through
+# :func:`register_step_score_aggregation`. Sequence outputs copy this map at creation time, so later registrations
+# never leak into existing objects and objects never write back into it.
 _DEFAULT_AGGREGATE_MAP: dict[str, dict[str, Any]] = {
     "source_attributions": {"spans": "absmax"},
     "target_attributions": {"spans": "absmax"},
-    "step_scores": {"spans": {}},
+    "step_scores": {"spans": dict(BUILTIN_STEP_SCORE_SPAN_RULES)},
 }
 
 
