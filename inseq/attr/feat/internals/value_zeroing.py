@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ....utils.budgets import get_budgets
+from ....utils.budgets import announce_forwards, get_budgets
 from ...engine import AttributionContext
 from ...port import AttentionSite
 from ..base import MethodResult
@@ -240,6 +240,13 @@ class ValueZeroingAttribution(InternalsAttribution):
             capture.remove()
         n_dec = len(dec_layers)
         run = _Runner(capture, similarity_metric, tokens_per_eval)
+        units = {
+            "decoder_zeroed_units_indices": decoder_zeroed_units_indices,
+            "cross_zeroed_units_indices": cross_zeroed_units_indices,
+            "encoder_zeroed_units_indices": encoder_zeroed_units_indices,
+        }
+        _announce(ctx, structure, units, ctx.wants_target or output_decoder_self_scores, output_encoder_self_scores)
+
         tgt_len = batch.target_ids.shape[1]
         # only the queries predicting the attributed positions are compared, unless the whole square is returned
         rows = (ctx.positions - 1).to(torch.long)
@@ -269,6 +276,31 @@ class ValueZeroingAttribution(InternalsAttribution):
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
+
+
+def _announce(ctx: AttributionContext, structure: Any, units: dict[str, Any], dec_self: bool, enc_self: bool) -> None:
+    """Log (and warn above ``quadratic_forwards``) the layer recomputations that will run: one per zeroed token,
+    layer and example, for the decoder self-attention, the cross-attention and the encoder self-attention."""
+    batch, length = ctx.batch, int(ctx.positions[-1])
+    src_len = int(batch.source_ids.shape[1]) if batch.source_ids is not None else 0
+    groups = []
+    if dec_self:
+        groups.append((structure.decoder_self, "decoder_zeroed_units_indices", length))
+    if structure.cross:
+        groups.append((structure.cross, "cross_zeroed_units_indices", src_len))
+    if structure.encoder_self and enc_self:
+        groups.append((structure.encoder_self, "encoder_zeroed_units_indices", src_len))
+    total = sum(
+        keys * sum(_units(units[name], i, name) is not False for i in range(len(sites)))
+        for sites, name, keys in groups
+    )
+    announce_forwards(
+        "value_zeroing",
+        total * batch.size,
+        max(length, src_len),
+        unit="layer recomputations",
+        hint="Zero fewer layers ({decoder,cross,encoder}_zeroed_units_indices as {layer: heads}). ",
+    )
 
 
 def _future_nan(square: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ....utils.budgets import announce_forwards
 from ...engine import AttributionContext
 from ..base import MethodResult
 from .kernel import PerturbationOptions, Perturbed, PerturbedForward
@@ -122,6 +123,9 @@ class LimeAttribution(PerturbationAttribution):
         valid = (batch.source_mask if with_src else batch.target_mask).bool().cpu()
         special = torch.isin(ids.cpu(), torch.tensor(sorted(set(model.special_tokens_ids)), dtype=torch.long))
         masked = lime_masks(valid & ~special, n_samples, mask_prob, torch.Generator().manual_seed(seed))
+        announce_forwards(
+            "lime", n_samples * batch.size, int(batch.target_ids.shape[1]), hint="Lower n_samples for fewer forwards. "
+        )
 
         def build(first: int, last: int) -> Perturbed:
             k = last - first
