@@ -152,3 +152,60 @@ def test_occlusion_spans_on_the_source_of_an_encoder_decoder(marian) -> None:
     assert torch.equal(src[0], src[1])
     plain = marian.attribute("The cat sees", "Il gatto", show_progress=False)[0].source_attributions
     torch.testing.assert_close(plain[2:], src[2:])
+
+
+@pytest.fixture(scope="module")
+def llama_vz(tiny_model_path) -> inseq.AttributionModel:
+    return inseq.load_model(str(tiny_model_path("llama")), "value_zeroing")
+
+
+def _layer0_by_hand(model: inseq.AttributionModel, ids: torch.Tensor, windows, queries: list[int]) -> torch.Tensor:
+    """``(queries, keys)`` normalised value zeroing of layer 0, each window's value vectors zeroed together by a
+    hook on ``v_proj`` in a plain forward, its ``1 - cos`` at each query given to every token of the window."""
+    hf = model.model
+    v_proj = hf.model.layers[0].self_attn.v_proj
+
+    def layer0(window) -> torch.Tensor:
+        def zero(module, args, output):
+            output = output.clone()
+            output[:, window[0] : window[1]] = 0
+            return output
+
+        handle = v_proj.register_forward_hook(zero) if window else None
+        try:
+            with torch.no_grad():
+                return hf(input_ids=ids, output_hidden_states=True).hidden_states[1][0]
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    clean = layer0(None)
+    scores = torch.zeros(len(queries), windows[-1][1])
+    for s, e in windows:
+        corrupted = layer0((s, e))
+        cos = torch.nn.functional.cosine_similarity(clean[queries], corrupted[queries], dim=-1)
+        scores[:, s:e] = (1 - cos).unsqueeze(-1)
+    scores[scores < 1e-5] = 0
+    return scores / scores.sum(-1, keepdim=True)
+
+
+def test_value_zeroing_spans_zero_each_span_together(llama_vz) -> None:
+    prompt, target = "The cat sees the dog", "The cat sees the dog in the house"
+    spans = [(1, 3), (3, 5)]
+    out = llama_vz.attribute(prompt, target, spans=spans, show_progress=False)[0]
+    ids = torch.tensor([[t.id for t in out.target]])
+    positions = list(range(out.attr_pos_start, out.attr_pos_end))
+    length = positions[-1]
+    covered = {t for s, e in spans for t in range(s, e)}
+    windows = sorted(spans + [(t, t + 1) for t in range(length) if t not in covered])
+    expected = _layer0_by_hand(llama_vz, ids, windows, [p - 1 for p in positions])
+    got = out.target_attributions[..., 0]  # (tokens, positions) of layer 0
+    for j, p in enumerate(positions):
+        torch.testing.assert_close(got[:p, j], expected[j, :p], atol=1e-5, rtol=1e-4)
+    assert torch.equal(got[1, 0], got[2, 0]) and torch.equal(got[3, 0], got[4, 0])
+    with memory_budgets(quadratic_forwards=1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        llama_vz.attribute(prompt, target, spans=spans, show_progress=False)
+    layers = len(llama_vz.structure().decoder_layers)
+    message = next(str(w.message) for w in caught if issubclass(w.category, QuadraticForwardsWarning))
+    assert f"value_zeroing will run {len(windows) * layers} layer recomputations" in message

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from ....utils.budgets import announce_forwards
-from ....utils.errors import InvalidArgumentError, InvalidArgumentTypeError
+from ....utils.checks import check_spans, span_windows
+from ....utils.errors import InvalidArgumentError
 from ...engine import AttributionContext, attributed_fn_values
 from ..base import FeatureAttribution, MethodResult
 from .kernel import PerturbationOptions, Perturbed, PerturbedForward
@@ -22,52 +23,6 @@ def _windows(length: int, width: int, stride: int) -> list[int]:
     if length < width:
         return []
     return list(range(0, length - width + 1, stride))
-
-
-def check_spans(spans: Any, length: int, name: str = "spans") -> list[tuple[int, int]]:
-    """Validate ``spans``: ``(start, end)`` int pairs, ``0 <= start < end <= length``, not overlapping; sorted.
-
-    Example:
-        >>> check_spans([(3, 5), [0, 2]], 6)
-        [(0, 2), (3, 5)]
-        >>> try:
-        ...     check_spans([(0, 3), (2, 4)], 6)
-        ... except ValueError as err:
-        ...     print(str(err).split(";")[0])
-        spans overlap: (0, 3) and (2, 4) share tokens
-    """
-    if isinstance(spans, (str, bytes)) or not isinstance(spans, Sequence) or not spans:
-        raise InvalidArgumentTypeError(f"{name} must be a non-empty list of (start, end) token ranges, got {spans!r}.")
-    out = []
-    for span in spans:
-        ok = isinstance(span, Sequence) and not isinstance(span, str) and len(span) == 2
-        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in span):
-            raise InvalidArgumentTypeError(f"{name} entries must be (start, end) pairs of ints, got {span!r}.")
-        start, end = int(span[0]), int(span[1])
-        if not 0 <= start < end <= length:
-            raise InvalidArgumentError(
-                f"{name} entry {tuple(span)!r} is out of range: spans need 0 <= start < end <= {length} "
-                f"(the number of attributed tokens; end is exclusive)."
-            )
-        out.append((start, end))
-    out.sort()
-    for a, b in zip(out, out[1:]):
-        if b[0] < a[1]:
-            raise InvalidArgumentError(
-                f"{name} overlap: {a!r} and {b!r} share tokens; spans must be disjoint (start, end) token ranges."
-            )
-    return out
-
-
-def _span_windows(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
-    """The spans, plus a one-token window for every token of ``length`` outside them, in token order.
-
-    Example:
-        >>> _span_windows([(1, 3)], 5)
-        [(0, 1), (1, 3), (3, 4), (4, 5)]
-    """
-    covered = {t for s, e in spans for t in range(s, e)}
-    return sorted(spans + [(t, t + 1) for t in range(length) if t not in covered])
 
 
 def _token_window(shape: Any, hidden: int, name: str) -> int:
@@ -169,13 +124,13 @@ class OcclusionAttribution(PerturbationAttribution):
         windows_src, windows_tgt = [], []
         if src is not None:
             if spans is not None:
-                windows_src = _span_windows(check_spans(spans, min(batch.source_lengths)), src.shape[1])
+                windows_src = span_windows(check_spans(spans, min(batch.source_lengths)), src.shape[1])
             else:
                 windows_src = [(s, s + widths[0]) for s in _windows(src.shape[1], widths[0], steps[0])]
         if ctx.wants_target:
             upto = min(tgt.shape[1], int(ctx.positions[-1]))
             if spans is not None and src is None:
-                windows_tgt = _span_windows(check_spans(spans, min(batch.target_lengths)), upto)
+                windows_tgt = span_windows(check_spans(spans, min(batch.target_lengths)), upto)
             else:
                 windows_tgt = [(s, s + widths[-1]) for s in _windows(upto, widths[-1], steps[-1])]
         longest = max(src.shape[1] if src is not None else 0, tgt.shape[1])
