@@ -246,20 +246,11 @@ class ValueZeroingAttribution(InternalsAttribution):
             capture.remove()
         n_dec = len(dec_layers)
         run = _Runner(capture, similarity_metric, tokens_per_eval)
-        if spans is not None:
-            is_enc_dec = batch.source_ids is not None
-            limit = min(batch.source_lengths) if is_enc_dec else min(length, min(batch.target_lengths))
-            run.spans = check_spans(spans, limit)
-            run.span_keys = "source" if is_enc_dec else "target"
-        units = {
-            "decoder_zeroed_units_indices": decoder_zeroed_units_indices,
-            "cross_zeroed_units_indices": cross_zeroed_units_indices,
-            "encoder_zeroed_units_indices": encoder_zeroed_units_indices,
-        }
+        run.set_spans(spans, batch, length)
+        specs = (decoder_zeroed_units_indices, cross_zeroed_units_indices, encoder_zeroed_units_indices)
         _announce(
-            ctx, structure, units, run, ctx.wants_target or output_decoder_self_scores, output_encoder_self_scores
+            ctx, structure, specs, run, ctx.wants_target or output_decoder_self_scores, output_encoder_self_scores
         )
-
         tgt_len = batch.target_ids.shape[1]
         # only the queries predicting the attributed positions are compared, unless the whole square is returned
         rows = (ctx.positions - 1).to(torch.long)
@@ -275,25 +266,14 @@ class ValueZeroingAttribution(InternalsAttribution):
                 squares = [_future_nan(square) for square in _per_example_square(scores, ends)]
                 result.sequence_scores["decoder_self_scores"] = squares
         if structure.cross:
+            cross = cross_zeroed_units_indices
             scores = run.layers(
-                structure.cross,
-                0,
-                batch.source_mask,
-                cross_zeroed_units_indices,
-                "cross_zeroed_units_indices",
-                rows,
-                keys="source",
+                structure.cross, 0, batch.source_mask, cross, "cross_zeroed_units_indices", rows, "source"
             )
             result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1], rows)
         if structure.encoder_self and output_encoder_self_scores:
-            scores = run.layers(
-                structure.encoder_self,
-                n_dec,
-                batch.source_mask,
-                encoder_zeroed_units_indices,
-                "encoder_zeroed_units_indices",
-                keys="source",
-            )
+            enc, name = encoder_zeroed_units_indices, "encoder_zeroed_units_indices"
+            scores = run.layers(structure.encoder_self, n_dec, batch.source_mask, enc, name, keys="source")
             result.sequence_scores["encoder_self_scores"] = _per_example_square(scores, batch.source_lengths)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
@@ -301,12 +281,14 @@ class ValueZeroingAttribution(InternalsAttribution):
 
 
 def _announce(
-    ctx: AttributionContext, structure: Any, units: dict[str, Any], run: _Runner, dec_self: bool, enc_self: bool
+    ctx: AttributionContext, structure: Any, specs: tuple[Any, Any, Any], run: _Runner, dec_self: bool, enc_self: bool
 ) -> None:
     """Log (and warn above ``quadratic_forwards``) the layer recomputations that will run: one per zeroed token,
     layer and example, for the decoder self-attention, the cross-attention and the encoder self-attention."""
     batch, length = ctx.batch, int(ctx.positions[-1])
     src_len = int(batch.source_ids.shape[1]) if batch.source_ids is not None else 0
+    names = ("decoder_zeroed_units_indices", "cross_zeroed_units_indices", "encoder_zeroed_units_indices")
+    units = dict(zip(names, specs, strict=True))
     groups = []
     if dec_self:
         groups.append((structure.decoder_self, "decoder_zeroed_units_indices", len(run.windows(length, "target"))))
@@ -363,6 +345,16 @@ class _Runner:
         self.tokens_per_eval = tokens_per_eval
         self.spans: list[tuple[int, int]] | None = None
         self.span_keys = ""
+
+    def set_spans(self, spans: Any, batch: Any, length: int) -> None:
+        """Validate ``spans`` against the attributed input (the source of an encoder-decoder, else the target up to
+        ``length``) and zero them together from now on; None: one token at a time."""
+        if spans is None:
+            return
+        is_enc_dec = batch.source_ids is not None
+        limit = min(batch.source_lengths) if is_enc_dec else min(length, min(batch.target_lengths))
+        self.spans = check_spans(spans, limit)
+        self.span_keys = "source" if is_enc_dec else "target"
 
     def windows(self, n_keys: int, keys: str) -> list[tuple[int, int]]:
         """The windows zeroed together over ``n_keys`` keys of the ``keys`` input: the spans (when they index that
