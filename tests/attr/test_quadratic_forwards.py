@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import inseq
+from inseq.attr.feat.perturbation import lime as lime_module
 from inseq.testing.reference import ReferenceExample, encode_example, prefix_logits
 from inseq.utils.budgets import memory_budgets
 from inseq.utils.errors import QuadraticForwardsWarning
@@ -209,3 +210,28 @@ def test_value_zeroing_spans_zero_each_span_together(llama_vz) -> None:
     layers = len(llama_vz.structure().decoder_layers)
     message = next(str(w.message) for w in caught if issubclass(w.category, QuadraticForwardsWarning))
     assert f"value_zeroing will run {len(windows) * layers} layer recomputations" in message
+
+
+def test_lime_spans_mask_a_span_together(tiny_model_path, monkeypatch) -> None:
+    model = inseq.load_model(str(tiny_model_path("gpt2")), "lime")
+    prompt, target = "The cat sees the dog", "The cat sees the dog in the house"
+    kwargs = {"n_samples": 12, "seed": 3, "show_progress": False}
+    plain = model.attribute(prompt, target, **kwargs)[0].target_attributions
+    singles = model.attribute(prompt, target, spans=[(0, 1), (2, 3)], **kwargs)[0].target_attributions
+    torch.testing.assert_close(singles, plain, equal_nan=True)  # one-token spans: the same draws, the same fit
+    spanned = model.attribute(prompt, target, spans=[(0, 3)], **kwargs)[0].target_attributions
+    assert spanned.shape == plain.shape
+    assert not torch.allclose(spanned[:3].nan_to_num(), plain[:3].nan_to_num())
+    # a span masked together: its tokens' masks are equal in every sample, so their coefficients share the fit
+    masks = []
+    original = lime_module.lime_masks
+
+    def spy(*args, **kw):
+        out = original(*args, **kw)
+        masks.append(out)
+        return out
+
+    monkeypatch.setattr(lime_module, "lime_masks", spy)
+    model.attribute(prompt, target, spans=[(0, 3)], **kwargs)
+    assert torch.equal(masks[0][..., 0], masks[0][..., 1]) and torch.equal(masks[0][..., 1], masks[0][..., 2])
+    assert masks[0][..., 0].any() and not masks[0][..., 0].all()
