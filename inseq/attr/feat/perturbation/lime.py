@@ -144,9 +144,8 @@ class LimeAttribution(PerturbationAttribution):
         special = torch.isin(ids.cpu(), torch.tensor(sorted(set(model.special_tokens_ids)), dtype=torch.long))
         checked = None if spans is None else check_spans(spans, int(valid.sum(-1).min()))
         masked = lime_masks(valid & ~special, n_samples, mask_prob, torch.Generator().manual_seed(seed), checked)
-        announce_forwards(
-            "lime", n_samples * batch.size, int(batch.target_ids.shape[1]), hint="Lower n_samples for fewer forwards. "
-        )
+        longest = max(int(batch.target_ids.shape[1]), int(ids.shape[1]))
+        announce_forwards("lime", n_samples * batch.size, longest, hint="Lower n_samples for fewer forwards. ")
 
         def build(first: int, last: int) -> Perturbed:
             k = last - first
