@@ -16,12 +16,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
+import warnings
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import QuadraticForwardsWarning
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class MemoryBudgets:
         zeroed_tokens: ``rows x tokens`` of one layer recomputation of value zeroing, where each zeroed token adds
             one copy of the batch (``tokens_per_eval`` overrides it). Since a layer call also holds each copy's
             ``L x L`` attention scores, the number of copies falls as the input grows: 8 at 240 tokens.
+        quadratic_forwards: Perturbed rows (a sequence forwarded with some tokens perturbed, or a layer recomputed
+            with some values zeroed) above which occlusion, LIME and value zeroing warn before running
+            (:class:`~inseq.utils.errors.QuadraticForwardsWarning`): these methods run about ``L`` forwards of ``L``
+            tokens, so a long prompt costs quadratically. Not a limit: the attribution runs anyway.
 
     Example:
         >>> MemoryBudgets().forward_tokens
@@ -64,6 +74,7 @@ class MemoryBudgets:
     evaluation_logits: int = 1024
     small_pass_mb: int = 256
     zeroed_tokens: int = 2048
+    quadratic_forwards: int = 2000
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -150,3 +161,33 @@ def token_budget(tokens: int, rows_bytes: float) -> int:
 
 
 _ROW_BYTES: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def announce_forwards(method: str, forwards: int, tokens: int, unit: str = "forwards", hint: str = "") -> None:
+    """Log the number of perturbed rows a quadratic method will run, and warn above ``quadratic_forwards``.
+
+    Args:
+        method: The method's name, as in the message (``"occlusion"``).
+        forwards: Perturbed rows it will run (copies of the batch times the batch size).
+        tokens: The longest of those rows, in tokens.
+        unit: What a row is (``"forwards"``, ``"layer recomputations"``).
+        hint: How to make it cheaper, appended to the warning.
+
+    Example:
+        >>> import warnings
+        >>> with memory_budgets(quadratic_forwards=10), warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     announce_forwards("occlusion", 12, 12)
+        >>> caught[0].category.__name__
+        'QuadraticForwardsWarning'
+    """
+    logger.info("%s: %d %s of up to %d tokens", method, forwards, unit, tokens)
+    limit = get_budgets().quadratic_forwards
+    if forwards > limit:
+        warnings.warn(
+            f"{method} will run {forwards} {unit} of up to {tokens} tokens, above the quadratic_forwards budget "
+            f"({limit}). {hint}Raise the threshold with "
+            f"inseq.utils.budgets.memory_budgets(quadratic_forwards={forwards}).",
+            QuadraticForwardsWarning,
+            stacklevel=3,
+        )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import InvalidArgumentError, InvalidArgumentTypeError, OutOfRangeError
@@ -27,11 +27,13 @@ __all__ = [
     "check_index",
     "check_int",
     "check_path",
+    "check_spans",
     "check_mapping",
     "check_number",
     "check_text",
     "check_texts",
     "describe",
+    "span_windows",
 ]
 
 
@@ -216,3 +218,51 @@ the 1 positional argument(s) inseq passes it; expected fn(args, **kwargs).
             f"positional argument(s) inseq passes it; expected {expected}."
         ) from None
     return fn
+
+
+def check_spans(spans: Any, length: int, name: str = "spans") -> list[tuple[int, int]]:
+    """Validate ``spans``: ``(start, end)`` int pairs, ``0 <= start < end <= length``, not overlapping; sorted.
+
+    Example:
+        >>> from inseq.utils.checks import check_spans
+        >>> check_spans([(3, 5), [0, 2]], 6)
+        [(0, 2), (3, 5)]
+        >>> try:
+        ...     check_spans([(0, 3), (2, 4)], 6)
+        ... except ValueError as err:
+        ...     print(str(err).split(";")[0])
+        spans overlap: (0, 3) and (2, 4) share tokens
+    """
+    if isinstance(spans, (str, bytes)) or not isinstance(spans, Sequence) or not spans:
+        raise InvalidArgumentTypeError(f"{name} must be a non-empty list of (start, end) token ranges, got {spans!r}.")
+    out = []
+    for span in spans:
+        ok = isinstance(span, Sequence) and not isinstance(span, str) and len(span) == 2
+        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in span):
+            raise InvalidArgumentTypeError(f"{name} entries must be (start, end) pairs of ints, got {span!r}.")
+        start, end = int(span[0]), int(span[1])
+        if not 0 <= start < end <= length:
+            raise InvalidArgumentError(
+                f"{name} entry {tuple(span)!r} is out of range: spans need 0 <= start < end <= {length} "
+                f"(the number of attributed tokens; end is exclusive)."
+            )
+        out.append((start, end))
+    out.sort()
+    for a, b in zip(out, out[1:]):
+        if b[0] < a[1]:
+            raise InvalidArgumentError(
+                f"{name} overlap: {a!r} and {b!r} share tokens; spans must be disjoint (start, end) token ranges."
+            )
+    return out
+
+
+def span_windows(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """The spans, plus a one-token window for every token of ``length`` outside them, in token order.
+
+    Example:
+        >>> from inseq.utils.checks import span_windows
+        >>> span_windows([(1, 3)], 5)
+        [(0, 1), (1, 3), (3, 4), (4, 5)]
+    """
+    covered = {t for s, e in spans for t in range(s, e)}
+    return sorted(spans + [(t, t + 1) for t in range(length) if t not in covered])

@@ -74,6 +74,16 @@ class InseqDeprecationWarning(UserWarning):
     """
 
 
+class QuadraticForwardsWarning(UserWarning):
+    """A method quadratic in the input length (occlusion, LIME, value zeroing) will run more perturbed rows than the
+    ``quadratic_forwards`` budget (:func:`inseq.utils.budgets.memory_budgets`).
+
+    Example:
+        >>> issubclass(QuadraticForwardsWarning, UserWarning)
+        True
+    """
+
+
 class InvalidArgumentError(InseqError, ValueError):
     """An argument of a public call has the right type but a value outside what is valid.
 

@@ -355,6 +355,36 @@ ATTRIBUTE_CASES = [
         ("perturbations_per_eval", "-2"),
     ),
     Case(
+        "occlusion-spans-overlap",
+        _g("the cat sat", method="occlusion", spans=[(0, 2), (1, 3)]),
+        E,
+        ("spans overlap: (0, 2) and (1, 3)",),
+    ),
+    Case(
+        "occlusion-spans-out-of-range",
+        _g("the cat sat", method="occlusion", spans=[(0, 99)]),
+        E,
+        ("spans entry (0, 99) is out of range", "0 <= start < end <= "),
+    ),
+    Case(
+        "occlusion-spans-not-int-pairs",
+        _g("the cat sat", method="occlusion", spans=[(0, 1.5)]),
+        T,
+        ("spans entries must be (start, end) pairs of ints, got (0, 1.5)",),
+    ),
+    Case(
+        "occlusion-spans-not-a-list",
+        _g("the cat sat", method="occlusion", spans=3),
+        T,
+        ("spans must be a non-empty list of (start, end) token ranges, got 3",),
+    ),
+    Case(
+        "occlusion-spans-with-windows",
+        _g("the cat sat", method="occlusion", spans=[(0, 1)], sliding_window_shapes=2),
+        E,
+        ("sliding_window_shapes=2", "leave sliding_window_shapes and strides unset"),
+    ),
+    Case(
         "n-steps-in-attribution-args",
         _g("the cat", method="integrated_gradients", attribution_args={"n_steps": "3"}),
         T,

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from ....utils.budgets import get_budgets
+from ....utils.budgets import announce_forwards, get_budgets
+from ....utils.checks import check_spans, span_windows
 from ...engine import AttributionContext
 from ...port import AttentionSite
 from ..base import MethodResult
@@ -20,11 +21,11 @@ from .attention import InternalsAttribution, _grid_rows, _per_example_square
 
 
 class _ValueMask:
-    """Forward hook zeroing, for each stacked copy of the batch, one token's value vectors in some heads."""
+    """Forward hook zeroing, for each stacked copy of the batch, one window's value vectors in some heads."""
 
     def __init__(self, site: AttentionSite) -> None:
         self.site = site
-        self.tokens: list[int] | None = None
+        self.tokens: list[tuple[int, int]] | None = None  # one (start, end) window of tokens per copy
         self.units: list[int] | None = None
         self.batch_size = 1
 
@@ -35,9 +36,8 @@ class _ValueMask:
         rows, seq, width = tensor.shape
         keep = torch.ones(rows, seq, width, dtype=tensor.dtype, device=tensor.device)
         cols = self.site.value_columns(width, self.units).to(tensor.device)
-        for c, j in enumerate(self.tokens):
-            if j < seq:
-                keep[c * self.batch_size : (c + 1) * self.batch_size, j, cols] = 0
+        for c, (start, end) in enumerate(self.tokens):
+            keep[c * self.batch_size : (c + 1) * self.batch_size, start : min(end, seq), cols] = 0
         tensor = tensor * keep
         return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
 
@@ -209,6 +209,7 @@ class ValueZeroingAttribution(InternalsAttribution):
         output_decoder_self_scores: bool = True,
         output_encoder_self_scores: bool = True,
         tokens_per_eval: int | None = None,
+        spans: Any = None,
     ) -> MethodResult:
         """Compute value zeroing scores.
 
@@ -225,6 +226,11 @@ class ValueZeroingAttribution(InternalsAttribution):
             tokens_per_eval: Tokens zeroed in one layer call (copies of the batch stacked); default: as many as the
                 ``zeroed_tokens`` memory budget allows (``inseq.utils.budgets.memory_budgets``), so the peak memory
                 follows the budget and not the input length.
+            spans: ``(start, end)`` token ranges (end exclusive) of the attributed input whose values are zeroed
+                together, one layer recomputation per span: the target (prompt included) of a decoder-only model,
+                the source (cross- and encoder self-attention keys) of an encoder-decoder. One list for the batch;
+                each token of a span gets the span's dissimilarity before the row normalisation, tokens outside
+                every span are zeroed one at a time as without spans. Spans must not overlap.
         """
         _check_options(similarity_metric, tokens_per_eval)
         batch = ctx.batch
@@ -240,12 +246,19 @@ class ValueZeroingAttribution(InternalsAttribution):
             capture.remove()
         n_dec = len(dec_layers)
         run = _Runner(capture, similarity_metric, tokens_per_eval)
+        run.set_spans(spans, batch, length)
+        specs = (decoder_zeroed_units_indices, cross_zeroed_units_indices, encoder_zeroed_units_indices)
+        _announce(
+            ctx, structure, specs, run, ctx.wants_target or output_decoder_self_scores, output_encoder_self_scores
+        )
         tgt_len = batch.target_ids.shape[1]
         # only the queries predicting the attributed positions are compared, unless the whole square is returned
         rows = (ctx.positions - 1).to(torch.long)
         if ctx.wants_target or output_decoder_self_scores:
             units, self_rows = decoder_zeroed_units_indices, rows if ctx.wants_target else None
-            scores = run.layers(structure.decoder_self, 0, mask, units, "decoder_zeroed_units_indices", self_rows)
+            scores = run.layers(
+                structure.decoder_self, 0, mask, units, "decoder_zeroed_units_indices", self_rows, keys="target"
+            )
             if ctx.wants_target:
                 result.target = _grid_rows(scores, ctx, tgt_len, rows)
             else:
@@ -253,22 +266,47 @@ class ValueZeroingAttribution(InternalsAttribution):
                 squares = [_future_nan(square) for square in _per_example_square(scores, ends)]
                 result.sequence_scores["decoder_self_scores"] = squares
         if structure.cross:
+            cross = cross_zeroed_units_indices
             scores = run.layers(
-                structure.cross, 0, batch.source_mask, cross_zeroed_units_indices, "cross_zeroed_units_indices", rows
+                structure.cross, 0, batch.source_mask, cross, "cross_zeroed_units_indices", rows, "source"
             )
             result.source = _grid_rows(scores, ctx, batch.source_ids.shape[1], rows)
         if structure.encoder_self and output_encoder_self_scores:
-            scores = run.layers(
-                structure.encoder_self,
-                n_dec,
-                batch.source_mask,
-                encoder_zeroed_units_indices,
-                "encoder_zeroed_units_indices",
-            )
+            enc, name = encoder_zeroed_units_indices, "encoder_zeroed_units_indices"
+            scores = run.layers(structure.encoder_self, n_dec, batch.source_mask, enc, name, keys="source")
             result.sequence_scores["encoder_self_scores"] = _per_example_square(scores, batch.source_lengths)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
+
+
+def _announce(
+    ctx: AttributionContext, structure: Any, specs: tuple[Any, Any, Any], run: _Runner, dec_self: bool, enc_self: bool
+) -> None:
+    """Log (and warn above ``quadratic_forwards``) the layer recomputations that will run: one per zeroed token,
+    layer and example, for the decoder self-attention, the cross-attention and the encoder self-attention."""
+    batch, length = ctx.batch, int(ctx.positions[-1])
+    src_len = int(batch.source_ids.shape[1]) if batch.source_ids is not None else 0
+    names = ("decoder_zeroed_units_indices", "cross_zeroed_units_indices", "encoder_zeroed_units_indices")
+    units = dict(zip(names, specs, strict=True))
+    groups = []
+    if dec_self:
+        groups.append((structure.decoder_self, "decoder_zeroed_units_indices", len(run.windows(length, "target"))))
+    if structure.cross:
+        groups.append((structure.cross, "cross_zeroed_units_indices", len(run.windows(src_len, "source"))))
+    if structure.encoder_self and enc_self:
+        groups.append((structure.encoder_self, "encoder_zeroed_units_indices", len(run.windows(src_len, "source"))))
+    total = sum(
+        keys * sum(_units(units[name], i, name) is not False for i in range(len(sites)))
+        for sites, name, keys in groups
+    )
+    announce_forwards(
+        "value_zeroing",
+        total * batch.size,
+        max(length, src_len),
+        unit="layer recomputations",
+        hint="Zero fewer layers ({decoder,cross,encoder}_zeroed_units_indices as {layer: heads}). ",
+    )
 
 
 def _future_nan(square: torch.Tensor) -> torch.Tensor:
@@ -305,6 +343,32 @@ class _Runner:
         self.capture = capture
         self.metric = metric
         self.tokens_per_eval = tokens_per_eval
+        self.spans: list[tuple[int, int]] | None = None
+        self.span_keys = ""
+
+    def set_spans(self, spans: Any, batch: Any, length: int) -> None:
+        """Validate ``spans`` against the attributed input (the source of an encoder-decoder, else the target up to
+        ``length``) and zero them together from now on; None: one token at a time."""
+        if spans is None:
+            return
+        is_enc_dec = batch.source_ids is not None
+        limit = min(batch.source_lengths) if is_enc_dec else min(length, min(batch.target_lengths))
+        self.spans = check_spans(spans, limit)
+        self.span_keys = "source" if is_enc_dec else "target"
+
+    def windows(self, n_keys: int, keys: str) -> list[tuple[int, int]]:
+        """The windows zeroed together over ``n_keys`` keys of the ``keys`` input: the spans (when they index that
+        input) and one token at a time elsewhere.
+
+        Example:
+            >>> run = _Runner(None, "cosine", None)
+            >>> run.spans, run.span_keys = [(1, 3)], "target"
+            >>> run.windows(4, "target"), run.windows(2, "source")
+            ([(0, 1), (1, 3), (3, 4)], [(0, 1), (1, 2)])
+        """
+        if self.spans is None or keys != self.span_keys:
+            return [(t, t + 1) for t in range(n_keys)]
+        return span_windows(self.spans, n_keys)
 
     def layers(
         self,
@@ -314,6 +378,7 @@ class _Runner:
         spec: Any,
         spec_name: str,
         rows: torch.Tensor | None = None,
+        keys: str = "",
     ) -> torch.Tensor:
         """``(batch, q, k, layers)`` normalised scores of zeroing key ``k``'s values, read at the queries ``rows``
         (None: every query)."""
@@ -326,7 +391,7 @@ class _Runner:
                 n_rows = clean.shape[1] if rows is None else len(rows)
                 per_layer.append(torch.zeros(clean.shape[0], n_rows, n_keys))
                 continue
-            per_layer.append(self._layer(site, offset + i, units, n_keys, rows))
+            per_layer.append(self._layer(site, offset + i, units, self.windows(n_keys, keys), rows))
         scores = torch.stack(per_layer, dim=-1)
         return _normalise(scores, key_mask.cpu())
 
@@ -344,7 +409,12 @@ class _Runner:
         return max(1, get_budgets().zeroed_tokens // max(1, batch * seq))
 
     def _layer(
-        self, site: AttentionSite, index: int, units: list[int] | None, n_keys: int, rows: torch.Tensor | None
+        self,
+        site: AttentionSite,
+        index: int,
+        units: list[int] | None,
+        windows: list[tuple[int, int]],
+        rows: torch.Tensor | None,
     ) -> torch.Tensor:
         args, kwargs = self.capture.inputs[index]
         decide_fused_layout(site, args, kwargs)
@@ -355,20 +425,22 @@ class _Runner:
         hook = _ValueMask(site)
         hook.units, hook.batch_size = units, batch
         handle = site.value.register_forward_hook(hook)
-        out = torch.zeros(batch, clean.shape[1], n_keys)
+        out = torch.zeros(batch, clean.shape[1], windows[-1][1] if windows else 0)
         step = self.tokens_per_call(batch, self.capture.outputs[index].shape[1])
         try:
             with torch.no_grad():
-                for first in range(0, n_keys, step):
-                    tokens = list(range(first, min(n_keys, first + step)))
-                    k = len(tokens)
-                    hook.tokens = tokens
+                for first in range(0, len(windows), step):
+                    group = windows[first : first + step]
+                    k = len(group)
+                    hook.tokens = group
                     corrupted = _block_output(site.block(*_repeat(args, batch, k), **_repeat(kwargs, batch, k)))
                     if rows is not None:
                         corrupted = corrupted[:, rows.to(corrupted.device)]
                     corrupted = corrupted.reshape(k, batch, *clean.shape[1:])
                     dist = _dissimilarity(clean.unsqueeze(0), corrupted, self.metric)
-                    out[:, :, first : first + k] = dist.permute(1, 2, 0).float().cpu()
+                    dist = dist.permute(1, 2, 0).float().cpu()
+                    for c, (start, end) in enumerate(group):
+                        out[:, :, start:end] = dist[:, :, c : c + 1]
                     del corrupted, dist
         finally:
             handle.remove()

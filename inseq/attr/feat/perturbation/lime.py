@@ -9,23 +9,39 @@ of a batch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from ....utils.budgets import announce_forwards
+from ....utils.checks import check_spans
 from ...engine import AttributionContext
 from ..base import MethodResult
 from .kernel import PerturbationOptions, Perturbed, PerturbedForward
 from .occlusion import PerturbationAttribution
 
 
-def lime_masks(maskable: torch.Tensor, n_samples: int, mask_prob: float, generator: torch.Generator) -> torch.Tensor:
-    """``(n_samples, batch, len)`` boolean masks: each maskable token is masked with probability ``mask_prob``.
+def lime_masks(
+    maskable: torch.Tensor,
+    n_samples: int,
+    mask_prob: float,
+    generator: torch.Generator,
+    spans: list[tuple[int, int]] | None = None,
+) -> torch.Tensor:
+    """``(n_samples, batch, len)`` boolean masks: each maskable token is masked with probability ``mask_prob``;
+    the tokens of each ``(start, end)`` span in ``spans`` share one draw (masked together, maskable ones only).
 
     Example:
         >>> m = lime_masks(torch.tensor([[True, False]]), 1000, 0.3, torch.Generator().manual_seed(0))
         >>> bool(m[..., 1].any()), 0.25 < float(m[..., 0].float().mean()) < 0.35
         (False, True)
+        >>> m = lime_masks(torch.ones(1, 4, dtype=torch.bool), 50, 0.5, torch.Generator().manual_seed(0), [(1, 3)])
+        >>> bool((m[..., 1] == m[..., 2]).all()), bool((m[..., 0] == m[..., 1]).all())
+        (True, False)
     """
     draws = torch.rand(n_samples, *maskable.shape, generator=generator)
+    for start, end in spans or []:
+        draws[..., start:end] = draws[..., start : start + 1]
     return (draws < mask_prob) & maskable.unsqueeze(0)
 
 
@@ -95,6 +111,7 @@ class LimeAttribution(PerturbationAttribution):
         seed: int = 42,
         perturbations_per_eval: int | None = None,
         show_progress: bool = False,
+        spans: Any = None,
     ) -> MethodResult:
         """Fit one LIME model per attributed position.
 
@@ -107,6 +124,10 @@ class LimeAttribution(PerturbationAttribution):
             seed: Seed of the sampling generator.
             perturbations_per_eval: Samples run in one forward (default: as many as fit a memory budget).
             show_progress: Accepted for compatibility (the engine shows progress).
+            spans: ``(start, end)`` token ranges (end exclusive) of the attributed input (the source of an
+                encoder-decoder, else the target, prompt included), one list for the batch: the tokens of a span are
+                masked together in each sample (one draw per span), others one by one. The surrogate keeps one
+                coefficient per token; the number of forwards is still ``n_samples``. Spans must not overlap.
         """
         if mask_token not in ("unk", "pad"):
             raise ValueError(f"mask_token must be 'unk' or 'pad', got {mask_token!r}.")
@@ -121,7 +142,10 @@ class LimeAttribution(PerturbationAttribution):
         ids = batch.source_ids if with_src else batch.target_ids
         valid = (batch.source_mask if with_src else batch.target_mask).bool().cpu()
         special = torch.isin(ids.cpu(), torch.tensor(sorted(set(model.special_tokens_ids)), dtype=torch.long))
-        masked = lime_masks(valid & ~special, n_samples, mask_prob, torch.Generator().manual_seed(seed))
+        checked = None if spans is None else check_spans(spans, int(valid.sum(-1).min()))
+        masked = lime_masks(valid & ~special, n_samples, mask_prob, torch.Generator().manual_seed(seed), checked)
+        longest = max(int(batch.target_ids.shape[1]), int(ids.shape[1]))
+        announce_forwards("lime", n_samples * batch.size, longest, hint="Lower n_samples for fewer forwards. ")
 
         def build(first: int, last: int) -> Perturbed:
             k = last - first

@@ -10,6 +10,9 @@ from typing import Any
 
 import torch
 
+from ....utils.budgets import announce_forwards
+from ....utils.checks import check_spans, span_windows
+from ....utils.errors import InvalidArgumentError
 from ...engine import AttributionContext, attributed_fn_values
 from ..base import FeatureAttribution, MethodResult
 from .kernel import PerturbationOptions, Perturbed, PerturbedForward
@@ -79,6 +82,7 @@ class OcclusionAttribution(PerturbationAttribution):
         perturbations_per_eval: int | None = None,
         show_progress: bool = False,
         max_chunk_size: int | None = None,
+        spans: Any = None,
     ) -> MethodResult:
         """Occlude every token window of the source and of the target prefix.
 
@@ -91,6 +95,12 @@ class OcclusionAttribution(PerturbationAttribution):
                 fixed memory budget).
             show_progress: Accepted for compatibility (the engine shows progress).
             max_chunk_size: Accepted for compatibility (all positions are scored by each forward).
+            spans: ``(start, end)`` token ranges (end exclusive, indices as in the attribution's rows) of the
+                attributed input: the source of an encoder-decoder, the target (prompt included) of a decoder-only
+                model. One list for the whole batch. Each span is occluded as one window and all its tokens get
+                its score; tokens outside every span are occluded one at a time, as without spans. Spans must not
+                overlap and must fit every example; ``sliding_window_shapes`` and ``strides`` of that input must
+                then be left unset. Use it to perturb a long prompt by sentences: fewer forwards.
         """
         forward = PerturbedForward(ctx, PerturbationOptions(perturbations_per_eval))
         batch = ctx.batch
@@ -102,16 +112,42 @@ class OcclusionAttribution(PerturbationAttribution):
         stride_args = _per_input(strides, n_inputs, "strides")
         widths = [1 if w is None else _token_window(w, hidden, "sliding_window_shapes") for w in windows]
         steps = [_token_stride(s, "strides") for s in stride_args]
+        spanned = src is not None or ctx.wants_target  # the input the spans index: the source, else the target
+        if spans is not None:
+            if windows[0] is not None or stride_args[0] is not None:
+                raise InvalidArgumentError(
+                    "spans replaces the sliding windows of the attributed input: leave sliding_window_shapes and "
+                    f"strides unset with it, got sliding_window_shapes={sliding_window_shapes!r}, strides={strides!r}."
+                )
+            if not spanned:
+                raise InvalidArgumentError("spans needs target attributions on a decoder-only model.")
+        windows_src, windows_tgt = [], []
+        if src is not None:
+            if spans is not None:
+                windows_src = span_windows(check_spans(spans, min(batch.source_lengths)), src.shape[1])
+            else:
+                windows_src = [(s, s + widths[0]) for s in _windows(src.shape[1], widths[0], steps[0])]
+        if ctx.wants_target:
+            upto = min(tgt.shape[1], int(ctx.positions[-1]))
+            if spans is not None and src is None:
+                windows_tgt = span_windows(check_spans(spans, min(batch.target_lengths)), upto)
+            else:
+                windows_tgt = [(s, s + widths[-1]) for s in _windows(upto, widths[-1], steps[-1])]
+        longest = max(src.shape[1] if src is not None else 0, tgt.shape[1])
+        announce_forwards(
+            "occlusion",
+            (len(windows_src) + len(windows_tgt)) * batch.size,
+            longest,
+            hint="Occlude sentences instead of tokens with spans=[(start, end), ...] in the attribution args. ",
+        )
         clean = attributed_fn_values(ctx)
         result = MethodResult()
         if src is not None:
             lengths = torch.tensor(batch.source_lengths)
-            windows_src = _windows(src.shape[1], widths[0], steps[0])
-            result.source = _occlude(forward, src, src_base, widths[0], windows_src, clean, lengths, other=tgt)
+            result.source = _occlude(forward, src, src_base, windows_src, clean, lengths, other=tgt)
         if ctx.wants_target:
             lengths = torch.tensor(batch.target_lengths)
-            windows_tgt = _windows(min(tgt.shape[1], int(ctx.positions[-1])), widths[-1], steps[-1])
-            result.target = _occlude(forward, tgt, tgt_base, widths[-1], windows_tgt, clean, lengths)
+            result.target = _occlude(forward, tgt, tgt_base, windows_tgt, clean, lengths)
         if ctx.progress is not None:
             ctx.progress(ctx.n_positions)
         return result
@@ -121,8 +157,7 @@ def _occlude(
     forward: PerturbedForward,
     embeds: torch.Tensor,
     base: torch.Tensor,
-    width: int,
-    starts: list[int],
+    windows: list[tuple[int, int]],
     clean: torch.Tensor,
     lengths: torch.Tensor,
     other: torch.Tensor | None = None,
@@ -137,24 +172,24 @@ def _occlude(
     def build(first: int, last: int) -> Perturbed:
         k = last - first
         occluded = embeds.repeat(k, 1, 1)
-        for c, s in enumerate(starts[first:last]):
-            occluded[c * n : (c + 1) * n, s : s + width] = base[:, s : s + width]
+        for c, (s, e) in enumerate(windows[first:last]):
+            occluded[c * n : (c + 1) * n, s:e] = base[:, s:e]
         if other is None:
             return Perturbed(k, target_embeds=occluded)
         return Perturbed(k, target_embeds=other.repeat(k, 1, 1), source_embeds=occluded)
 
-    diffs = (clean.unsqueeze(0) - forward.map(len(starts), build)).abs().nan_to_num()
+    diffs = (clean.unsqueeze(0) - forward.map(len(windows), build)).abs().nan_to_num()
     total = torch.zeros(n, ctx.n_positions, embeds.shape[1])
     count = torch.zeros(n, ctx.n_positions, embeds.shape[1])
     positions = ctx.positions.view(1, -1)
-    for c, s in enumerate(starts):
+    for c, (s, e) in enumerate(windows):
         # a window counts for example b if it fits its sequence, and for position p if it lies in p's prefix
-        valid = (s + width <= lengths).view(n, 1).expand(n, ctx.n_positions)
+        valid = (e <= lengths).view(n, 1).expand(n, ctx.n_positions)
         if other is None:
-            valid = valid & (s + width <= positions)
+            valid = valid & (e <= positions)
         weight = valid.float().unsqueeze(-1)
-        total[:, :, s : s + width] += diffs[c].unsqueeze(-1) * weight
-        count[:, :, s : s + width] += weight
+        total[:, :, s:e] += diffs[c].unsqueeze(-1) * weight
+        count[:, :, s:e] += weight
     return total / count
 
 
