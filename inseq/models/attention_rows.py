@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from .structure import distinct_configs
+from .structure import distinct_configs, eager_attention
 
 #: Name of the attention implementation registered with transformers.
 IMPLEMENTATION = "inseq_rows"
@@ -199,14 +199,13 @@ def attention_forward(
 ) -> tuple[Any, torch.Tensor | None]:
     """``run()`` (a forward with ``output_attentions=True``) with the row attention function, or with eager attention
     where the model cannot (no ``AttentionInterface`` support, an unsupported attention keyword, or an output among
-    ``fields`` left empty or not all computed by the row function). Returns the output and the query rows its decoder weights hold (None: all rows).
+    ``fields`` left empty or not all computed by the row function). Returns the output and the query rows its
+    decoder weights hold (None: all rows).
 
     Example:
         >>> run = lambda: model.model(input_ids=ids, output_attentions=True, use_cache=False)  # doctest: +SKIP
         >>> out, rows = attention_forward(model.model, run, torch.tensor([3]), model.model, 4, ("attentions",))  # doctest: +SKIP
     """
-    from .structure import eager_attention
-
     if supports_row_attention(model):
         try:
             with torch.no_grad(), row_attention(model, rows, decoder, length) as plan:
