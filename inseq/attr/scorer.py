@@ -5,8 +5,9 @@ attribution run goes through :meth:`Scorer.forward`.
 only where they are read (from a column on, or at given ``(row, column)`` pairs). :meth:`~Scorer.score_rows` serves
 callers holding many rows of different lengths (perturbed copies of sequences, ablated contexts): it sorts them by
 length, pads them, runs them in chunks bounded by two memory budgets (``rows x tokens`` and ``rows x positions`` of
-logits), runs a prefix shared by every row once and reuses its key-value cache, and applies a step function to the
-logits of each read.
+logits), and applies a step function to the logits of each read. Rows that share prefixes (ablated contexts keeping
+the same first sources) run on a plan of their prefix tree (:mod:`inseq.attr.prefix_tree`): each prefix worth it
+runs once, from the cache of the prefix above it, and its key-value cache serves the rows below it.
 
 Example:
     >>> import inseq
@@ -25,17 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .prefix_tree import PrefixPlan, chunk_rows, plan_prefixes
 from .step_args import make_step_args
 
 if TYPE_CHECKING:
     from .port import AttributionModelPort
 
-#: Padding a chunk of :meth:`Scorer.score_rows` may add, as a share of its real tokens (rows are sorted, so a new
+#: Padding a chunk of rows that share no prefix may add, as a share of its real tokens (rows are sorted, so a new
 #: chunk starts when the next row would pad the chunk beyond it).
 MAX_PADDING = 0.1
-#: Tokens below which a forward costs about as much as one of that many tokens on a CPU (small matrix products run
-#: far below full speed): the cost model that groups rows sharing prefixes (see ``efficient_tokens``).
-EFFICIENT_TOKENS = 256
 
 
 @dataclass
@@ -92,10 +91,13 @@ class Scorer:
     Attributes:
         port: The model (anything implementing :class:`~inseq.attr.port.AttributionModelPort`).
         n_forwards: Forwards run so far.
+        overhead_tokens: What a forward costs beyond its tokens, in tokens, for planning shared prefixes (None:
+            :func:`forward_overhead` estimates it from the model).
     """
 
     port: AttributionModelPort
     n_forwards: int = field(default=0)
+    overhead_tokens: float | None = None
 
     def encode(
         self, embeds: torch.Tensor | None = None, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None
@@ -159,38 +161,101 @@ class Scorer:
             fn: A step function, applied to the logits of every read with vectorised arguments.
             fn_kwargs: Its keyword arguments.
             budget: Bounds of one forward.
-            share_prefixes: The rows that can (decoder-only, unscaled) are ordered by their tokens and grouped so
-                that the rows of a forward share a prefix: it runs once and its key-value cache serves the group.
-            progress: Called with the number of rows of each chunk once it is done.
+            share_prefixes: The rows that can (decoder-only, unscaled) run on a plan of their shared prefixes
+                (:func:`~inseq.attr.prefix_tree.plan_prefixes`): a prefix worth it runs once and its key-value cache
+                serves every row below it.
+            progress: Called with the number of rows of each forward once it is done.
         """
         shared = [i for i, r in enumerate(rows) if share_prefixes and r.shareable]
         rest = sorted(
             set(range(len(rows))) - set(shared), key=lambda i: (rows[i].scaled, len(rows[i].reads) > 1, rows[i].width)
         )
-        order = sorted(shared, key=lambda i: rows[i].target_ids) + rest
         out: list[torch.Tensor | None] = [None] * len(rows)
         with torch.no_grad():
-            overhead = float(efficient_tokens(self.port)) if shared else 0.0
-            for chunk, skip in _row_chunks([rows[i] for i in order], budget, share_prefixes, overhead):
-                picked, order = order[: len(chunk)], order[len(chunk) :]
-                cache = self._prefix_cache(chunk[0].target_ids[:skip]) if skip else None
-                for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs, skip, cache)):
+            if shared:
+                self._score_shared([rows[i] for i in shared], shared, (fn, fn_kwargs), budget, out, progress)
+            for chunk in _row_chunks([rows[i] for i in rest], budget):
+                picked, rest = rest[: len(chunk)], rest[len(chunk) :]
+                for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs, 0, None)[0]):
                     out[i] = v
                 if progress is not None:
                     progress(len(chunk))
         return out  # type: ignore[return-value]
 
-    def _prefix_cache(self, prefix: list[int]) -> Any:
-        """The key-value cache of ``prefix``, run once."""
-        ids = torch.tensor([prefix], dtype=torch.long, device=self.port.device)
-        _, cache = self.forward(
-            target_ids=ids, target_mask=torch.ones_like(ids), logits_from=len(prefix) - 1, keep_cache=True
+    def _score_shared(
+        self,
+        rows: list[ScoreRow],
+        index: list[int],
+        step: tuple[Callable, dict[str, Any]],
+        budget: RowBudget,
+        out: list[torch.Tensor | None],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Score shareable rows on the plan of their prefixes, depth first; ``out[index[j]]`` receives row ``j``'s
+        values. A node's forwards also run its children's segments, whose caches are cut from theirs."""
+        seqs, n = [r.target_ids for r in rows], len(rows)
+        overhead = self.overhead_tokens if self.overhead_tokens is not None else forward_overhead(self.port)
+        limits = [min(c for c, _ in r.reads) for r in rows]
+        plan = plan_prefixes(seqs, limits, [len(r.reads) for r in rows], overhead, budget.tokens, budget.logits)
+        todo: list[tuple[PrefixPlan, Any]] = [(plan, None)]
+        while todo:
+            node, cache = todo.pop()
+            segments = {child.segment: child for child in node.children}
+            chunks, _ = chunk_rows(
+                node.rows, plan.lengths, node.depth, plan.reads, overhead, budget.tokens, budget.logits
+            )
+            for chunk in chunks:
+                batch = [rows[j] if j < n else ScoreRow(seqs[segments[j].key][: segments[j].depth], []) for j in chunk]
+                values, held = self._score_chunk(
+                    batch, *step, node.depth, cache, keep_cache=any(j >= n for j in chunk)
+                )
+                for pos, j in enumerate(chunk):
+                    if j < n:
+                        out[index[j]] = values[pos]
+                    else:
+                        todo.append(
+                            (segments[j], self._row_cache(held, pos, batch[pos].target_ids, node.depth, cache))
+                        )
+                if progress is not None:
+                    progress(sum(1 for j in chunk if j < n))
+
+    def _row_cache(self, held: Any, row: int, ids: list[int], start: int, above: Any) -> Any:
+        """The cache of ``ids`` (a prefix): row ``row`` of a chunk's cache ``held``, cut to ``len(ids)`` tokens where
+        every layer of it is a plain dynamic layer; else run again from ``above`` (the cache of its first ``start``
+        tokens, None when 0) in a forward of its own (sliding windows and other caches that do not keep every
+        token)."""
+        layers = getattr(held, "layers", None)
+        if layers and all(type(layer).__name__ == "DynamicLayer" for layer in layers):
+            cut = copy.copy(held)
+            cut.layers = []
+            for layer in layers:
+                part = copy.copy(layer)
+                part.keys = layer.keys[row : row + 1, ..., : len(ids), :].clone()
+                part.values = layer.values[row : row + 1, ..., : len(ids), :].clone()
+                cut.layers.append(part)
+            return cut
+        tensor = torch.tensor([ids[start:]], dtype=torch.long, device=self.port.device)
+        mask = torch.ones((1, len(ids)), dtype=torch.long, device=self.port.device)
+        _, extended = self.forward(
+            target_ids=tensor,
+            target_mask=mask,
+            logits_at=(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)),
+            past_key_values=None if above is None else copy.deepcopy(above),
+            keep_cache=True,
         )
-        return cache
+        return extended
 
     def _score_chunk(
-        self, rows: list[ScoreRow], fn: Callable, fn_kwargs: dict[str, Any], skip: int, cache: Any
-    ) -> list[torch.Tensor]:
+        self,
+        rows: list[ScoreRow],
+        fn: Callable,
+        fn_kwargs: dict[str, Any],
+        skip: int,
+        cache: Any,
+        keep_cache: bool = False,
+    ) -> tuple[list[torch.Tensor], Any]:
+        """``fn`` at the reads of one forward of ``rows`` after ``skip`` tokens whose ``cache`` they share, and the
+        forward's key-value cache (``keep_cache``, else None)."""
         port, device = self.port, self.port.device
         full, mask = pad_rows([r.target_ids for r in rows], port.pad_token_id, device)
         ids = full[:, skip:]
@@ -204,9 +269,9 @@ class Scorer:
             else:
                 enc = self.encode(ids=src_ids, mask=src_mask)
         reads = [(j, c, t) for j, r in enumerate(rows) for c, t in r.reads]
-        which = torch.tensor([j for j, _, _ in reads], device=device)
-        cols = torch.tensor([c for _, c, _ in reads], device=device)
-        logits = self.forward(
+        which = torch.tensor([j for j, _, _ in reads], dtype=torch.long, device=device)
+        cols = torch.tensor([c for _, c, _ in reads], dtype=torch.long, device=device)
+        result = self.forward(
             target_mask=mask,
             target_ids=None if embeds is not None else ids,
             target_embeds=embeds,
@@ -214,7 +279,11 @@ class Scorer:
             source_mask=src_mask,
             logits_at=(which, cols - skip),
             past_key_values=None if cache is None else _expand_cache(cache, len(rows)),
+            keep_cache=keep_cache,
         )
+        logits, held = result if keep_cache else (result, None)
+        if not reads:
+            return [torch.zeros(0) for _ in rows], held
         prefix_mask = mask[which] * (torch.arange(full.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1))
         args = make_step_args(
             port,
@@ -226,19 +295,29 @@ class Scorer:
             encoder_attention_mask=src_mask[which] if src_mask is not None else None,
         )
         values = fn(args, **fn_kwargs).reshape(-1).float().cpu()
-        return list(values.split([len(r.reads) for r in rows]))
+        return list(values.split([len(r.reads) for r in rows])), held
 
 
-def efficient_tokens(port: AttributionModelPort) -> int:
-    """Tokens a forward needs before its matrix products run at full speed: a forward of fewer costs about as much
-    (:data:`EFFICIENT_TOKENS` on a CPU, 16 times more on an accelerator). It decides when rows sharing a prefix are
-    worth a forward of their own.
+def forward_overhead(port: AttributionModelPort) -> float:
+    """What one forward costs beyond its tokens, in tokens: the time of a forward of one token over the time each
+    further token adds. A forward reads every weight once (memory bound) and launches every module; a token adds
+    two operations per weight (compute bound). Estimated from the model's size and device (CPU: 100 GFLOP/s, 10
+    GB/s, 10 us a module; an accelerator: 100 TFLOP/s, 2 TB/s), within 8 and 4096. On a GPT-2-small-shaped model
+    on one CPU thread this gives about 20 tokens, as measured (40 ms + 2 ms a token).
 
     Example:
-        >>> efficient_tokens(model)  # on a CPU  # doctest: +SKIP
-        256
+        >>> forward_overhead(model)  # GPT-2 small on a CPU  # doctest: +SKIP
+        21.1
     """
-    return EFFICIENT_TOKENS * (16 if str(port.device).startswith(("cuda", "mps")) else 1)
+    module = port.torch_module
+    embeddings = {id(p) for m in module.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
+    weights = [p for p in module.parameters() if id(p) not in embeddings]
+    params = max(1, sum(p.numel() for p in weights))
+    width = weights[0].element_size() if weights else 4
+    fast = str(port.device).startswith(("cuda", "mps", "xpu", "npu"))
+    flops, bandwidth, launch = (1e14, 2e12, 1e-5) if fast else (1e11, 1e10, 1e-5)
+    fixed = width * params / bandwidth + launch * sum(1 for _ in module.modules())
+    return min(4096.0, max(8.0, fixed / (2 * params / flops)))
 
 
 def pad_rows(rows: list[list[int]], pad: int | None, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,83 +357,43 @@ def _expand_cache(cache: Any, rows: int) -> Any:
     return expanded
 
 
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 @dataclass
 class _Chunk:
-    """A growing group of rows of one forward, with what it costs."""
+    """A growing group of rows of one forward, with what it holds."""
 
     rows: list[ScoreRow]
     longest: int
     reads: int
     real: int
-    prefix: int
-    overhead: float  # tokens a forward costs at least
 
     @classmethod
-    def of(cls, row: ScoreRow, share: bool, overhead: float) -> _Chunk:
-        prefix = min(c for c, _ in row.reads) if share and row.shareable else 0
-        return cls([row], row.width, len(row.reads), row.width, prefix, overhead)
+    def of(cls, row: ScoreRow) -> _Chunk:
+        return cls([row], row.width, len(row.reads), row.width)
 
-    def with_row(self, row: ScoreRow, share: bool) -> _Chunk:
-        share = share and row.shareable and self.rows[0].shareable
-        first_read = min(c for c, _ in row.reads)
-        prefix = min(self.prefix, first_read, _common(self.rows[-1].target_ids, row.target_ids)) if share else 0
+    def with_row(self, row: ScoreRow) -> _Chunk:
         return _Chunk(
-            [*self.rows, row],
-            max(self.longest, row.width),
-            self.reads + len(row.reads),
-            self.real + row.width,
-            prefix,
-            self.overhead,
+            [*self.rows, row], max(self.longest, row.width), self.reads + len(row.reads), self.real + row.width
         )
 
-    def _cost(self, skip: int) -> float:
-        main = len(self.rows) * (self.longest - skip)
-        return max(main, self.overhead) + (max(skip, self.overhead) if skip else 0)
-
-    @property
-    def skip(self) -> int:
-        """Tokens run once as the shared prefix: 0 when that costs more than running them in every row."""
-        return self.prefix if self.prefix > 1 and self._cost(self.prefix) < self._cost(0) else 0
-
-    @property
-    def cost(self) -> float:
-        """What the chunk's forwards cost, in tokens: a forward of fewer than ``overhead`` tokens costs that many."""
-        return self._cost(self.skip)
-
     def fits(self, budget: RowBudget) -> bool:
-        n, width = len(self.rows), self.longest - self.skip
-        dense = n * width <= (1 + MAX_PADDING) * (self.real - n * self.skip)
+        n, width = len(self.rows), self.longest
+        dense = n * width <= (1 + MAX_PADDING) * self.real
         return n * width <= budget.tokens and self.reads <= budget.logits and dense
 
 
-def _row_chunks(
-    rows: list[ScoreRow], budget: RowBudget, share: bool, overhead: float = 0.0
-) -> Iterator[tuple[list[ScoreRow], int]]:
+def _row_chunks(rows: list[ScoreRow], budget: RowBudget) -> Iterator[list[ScoreRow]]:
     """Consecutive groups of rows of one kind (scaled or not) within the budget's tokens and logits (reads), padded
-    by at most :data:`MAX_PADDING`, with the prefix they share (``share``: a row joins a group only when that costs
-    less than starting a new one). Yields ``(rows, shared prefix length)``."""
+    by at most :data:`MAX_PADDING`."""
     chunk: _Chunk | None = None
     for row in rows:
         if chunk is None:
-            chunk = _Chunk.of(row, share, overhead)
+            chunk = _Chunk.of(row)
             continue
-        grown = chunk.with_row(row, share)
-        alone = _Chunk.of(row, share, overhead)
-        kind = (row.scaled, share and row.shareable) == (chunk.rows[0].scaled, share and chunk.rows[0].shareable)
-        worth = not (share and row.shareable) or grown.cost <= chunk.cost + alone.cost
-        if grown.fits(budget) and worth and kind:
+        grown = chunk.with_row(row)
+        if grown.fits(budget) and row.scaled == chunk.rows[0].scaled:
             chunk = grown
             continue
-        yield chunk.rows, chunk.skip
-        chunk = alone
+        yield chunk.rows
+        chunk = _Chunk.of(row)
     if chunk is not None:
-        yield chunk.rows, chunk.skip
+        yield chunk.rows

@@ -3,7 +3,8 @@
 Every ablated prompt becomes a row of :meth:`inseq.attr.scorer.Scorer.score_rows`: the rows are ordered by their
 tokens and run in batches within the memory budgets, each batch grouping rows that share a prefix (the template, the
 chat header and the sources they all keep first), which runs once, its key-value cache serving the whole batch; logits
-are computed only at the response positions. Rows are built by the model's adapter (:meth:`with_input`), so decoder-only and encoder-decoder models are
+are computed only at the response positions, with tanh-GELU activations on torch's fused kernel
+(:func:`inseq.models.fused.fused_activations`). Rows are built by the model's adapter (:meth:`with_input`), so decoder-only and encoder-decoder models are
 handled alike.
 
 Example:
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..attr.scorer import RowBudget, Scorer, ScoreRow
 from ..attr.step_functions import probability_fn
+from ..models.fused import fused_activations
 from ..utils.budgets import get_budgets
 
 if TYPE_CHECKING:
@@ -96,9 +98,10 @@ class SourceScorer:
             examples = [self.model.with_input(self.example, self.prompt_ids(by_key[k])) for k in todo]
             rows = [_row(ex) for ex in examples]
             scorer = Scorer(self.model)
-            values = scorer.score_rows(
-                rows, probability_fn, {"logprob": True}, self._budget(rows), share_prefixes=True, progress=progress
-            )
+            with fused_activations(self.model.torch_module):
+                values = scorer.score_rows(
+                    rows, probability_fn, {"logprob": True}, self._budget(rows), share_prefixes=True, progress=progress
+                )
             self.n_forwards += scorer.n_forwards
             for key, value in zip(todo, values):
                 self._cache[key] = value.numpy()
