@@ -173,7 +173,8 @@ class Scorer:
         out: list[torch.Tensor | None] = [None] * len(rows)
         with torch.no_grad():
             if shared:
-                self._score_shared([rows[i] for i in shared], shared, (fn, fn_kwargs), budget, out, progress)
+                cut = [_through_last_read(rows[i]) for i in shared]
+                self._score_shared(cut, shared, (fn, fn_kwargs), budget, out, progress)
             for chunk in _row_chunks([rows[i] for i in rest], budget):
                 picked, rest = rest[: len(chunk)], rest[len(chunk) :]
                 for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs, 0, None)[0]):
@@ -347,6 +348,12 @@ def _scaled_embeds(
             part = scale[skip:].to(embeds)
             embeds[j, : len(part)] = embeds[j, : len(part)] * part
     return embeds
+
+
+def _through_last_read(row: ScoreRow) -> ScoreRow:
+    """A shareable row without the tokens after its last read column (causal: they change no read logits)."""
+    end = max(c for c, _ in row.reads) + 1
+    return row if end >= len(row.target_ids) else ScoreRow(row.target_ids[:end], row.reads)
 
 
 def _expand_cache(cache: Any, rows: int) -> Any:
