@@ -148,11 +148,13 @@ def _recompute_contexts(factories: tuple[Callable[[], AbstractContextManager[Any
     return lambda: (nullcontext(), _Recompute(factories))
 
 
-def _checkpointed(original: Callable[..., Any], stats: CheckpointStats) -> Callable[..., Any]:
-    """A ``forward`` running ``original`` under ``torch.utils.checkpoint`` when its call has gradients to keep."""
+def _checkpointed(original: Callable[..., Any], trained: bool, stats: CheckpointStats) -> Callable[..., Any]:
+    """A ``forward`` running ``original`` under ``torch.utils.checkpoint`` when its call has gradients to keep (an
+    input or, when ``trained``, a weight of the block requires them) and carries no key-value cache."""
 
     def forward(*args: Any, **kwargs: Any) -> Any:
-        if not torch.is_grad_enabled() or not _needs_grad(args, kwargs) or _holds_cache(args, kwargs):
+        grads = trained or _needs_grad(args, kwargs)
+        if not torch.is_grad_enabled() or not grads or _holds_cache(args, kwargs):
             return original(*args, **kwargs)
         stats.calls += 1
         context_fn = _recompute_contexts(_RECOMPUTE.get())
@@ -184,7 +186,8 @@ def checkpointed_blocks(blocks: list[torch.nn.Module]) -> Iterator[CheckpointSta
             if getattr(current, "inseq_checkpointed", False):
                 continue
             saved.append((block, vars(block).get("forward")))
-            block.forward = _checkpointed(current, stats)
+            trained = any(p.requires_grad for p in block.parameters())
+            block.forward = _checkpointed(current, trained, stats)
             stats.blocks += 1
         yield stats
     finally:
