@@ -77,6 +77,10 @@ class CheckpointStats:
     Attributes:
         blocks: Blocks whose ``forward`` was wrapped.
         calls: Block calls run under ``torch.utils.checkpoint``.
+
+    Example:
+        >>> CheckpointStats(blocks=2).calls
+        0
     """
 
     blocks: int = 0
@@ -199,24 +203,19 @@ def checkpointed_blocks(blocks: list[torch.nn.Module]) -> Iterator[CheckpointSta
 
 
 def transformer_blocks(port: AttributionModelPort) -> list[torch.nn.Module]:
-    """The encoder's and decoder's layer stacks of ``port`` (empty when none is found).
+    """The encoder's and decoder's layer stacks of ``port`` (its :meth:`structure`; empty when it finds none, and the
+    pass then runs without checkpointing).
 
     Example:
         >>> transformer_blocks(model)  # doctest: +SKIP
         [GPT2Block(...), GPT2Block(...)]
     """
-    from ..models.structure import find_layers
-
     try:
         structure = port.structure()
-        return [*structure.encoder_layers, *structure.decoder_layers]
-    except (RuntimeError, NotImplementedError, AttributeError) as error:  # e.g. no value projection was found
-        module = port.torch_module
-        try:
-            return find_layers(module, module, "model")
-        except RuntimeError:
-            logger.info("activation checkpointing: no transformer blocks found (%s)", error)
-            return []
+    except (RuntimeError, NotImplementedError, AttributeError) as error:  # e.g. a layer without a value projection
+        logger.info("activation checkpointing is off: no transformer blocks found (%s)", error)
+        return []
+    return [*structure.encoder_layers, *structure.decoder_layers]
 
 
 @contextmanager
