@@ -56,6 +56,14 @@ class MemoryBudgets:
             with some values zeroed) above which occlusion, LIME and value zeroing warn before running
             (:class:`~inseq.utils.errors.QuadraticForwardsWarning`): these methods run about ``L`` forwards of ``L``
             tokens, so a long prompt costs quadratically. Not a limit: the attribution runs anyway.
+        checkpoint_mb: Activation checkpointing (None, the default: off). A pass with gradients whose estimated
+            memory (token rows times :func:`row_bytes`, the estimate of ``small_pass_mb``) is over this many MiB
+            runs with its transformer blocks checkpointed: each block keeps only its inputs in the forward and
+            recomputes its activations in the backward (``torch.utils.checkpoint``, non-reentrant, model in eval
+            mode), about one more forward for a peak that no longer grows with the number of layers. Honoured by
+            the methods of the gradient kernel: ``saliency``, ``input_x_gradient``, ``integrated_gradients``,
+            ``sequential_integrated_gradients``, ``discretized_integrated_gradients``, ``attnlrp`` and ``cp_lrp``
+            (see :mod:`inseq.attr.checkpointing`).
 
     Example:
         >>> MemoryBudgets().forward_tokens
@@ -64,6 +72,10 @@ class MemoryBudgets:
         Traceback (most recent call last):
         ...
         ValueError: Memory budget forward_tokens must be a positive integer, got 0.
+        >>> MemoryBudgets(checkpoint_mb=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Memory budget checkpoint_mb must be None or a positive integer, got 0.
     """
 
     backward_tokens: int = 1024
@@ -75,12 +87,20 @@ class MemoryBudgets:
     small_pass_mb: int = 256
     zeroed_tokens: int = 2048
     quadratic_forwards: int = 2000
+    checkpoint_mb: int | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name in _OPTIONAL and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Memory budget {field.name} must be a positive integer, got {value!r}.")
+                kind = "None or a positive integer" if field.name in _OPTIONAL else "a positive integer"
+                raise ValueError(f"Memory budget {field.name} must be {kind}, got {value!r}.")
+
+
+#: Budgets that may be None (off).
+_OPTIONAL = frozenset({"checkpoint_mb"})
 
 
 _CURRENT: ContextVar[MemoryBudgets] = ContextVar("inseq_memory_budgets", default=MemoryBudgets())  # noqa: B039 (frozen)
@@ -98,11 +118,12 @@ def get_budgets() -> MemoryBudgets:
 
 
 @contextmanager
-def memory_budgets(**changes: int) -> Iterator[MemoryBudgets]:
+def memory_budgets(**changes: int | None) -> Iterator[MemoryBudgets]:
     """Run a block with some budgets changed (names as in :class:`MemoryBudgets`).
 
     Raises:
-        ValueError: for an unknown budget name or a value that is not a positive integer.
+        ValueError: for an unknown budget name or a value that is not a positive integer (``checkpoint_mb``: or
+            None).
 
     Example:
         >>> with memory_budgets(forward_tokens=1024) as budgets:

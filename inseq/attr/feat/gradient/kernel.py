@@ -17,7 +17,9 @@ into a single float32 accumulator on the CPU.
 Memory: the chunk sizes come from :meth:`~inseq.attr.engine.AttributionContext.chunks` with the
 ``backward_tokens`` budget counting the stacked points (``rows``) and the logits of a batched backward
 (``k x k`` positions of ``vocab`` scores per row); how many points share a pass follows from the same budget
-(see :func:`points_per_pass`). Change the budgets with :func:`inseq.utils.budgets.memory_budgets`.
+(see :func:`points_per_pass`). Change the budgets with :func:`inseq.utils.budgets.memory_budgets`. A pass over
+the ``checkpoint_mb`` budget (off by default) runs with its transformer blocks checkpointed
+(:mod:`inseq.attr.checkpointing`): the same numbers, about one more forward, a lower peak.
 
 Example:
     >>> options = PathOptions(n_steps=10, internal_batch_size=None)
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ....utils.checks import check_int
+from ...checkpointing import activation_checkpointing
 
 if TYPE_CHECKING:
     from ...engine import AttributionContext
@@ -156,6 +159,7 @@ class PathIntegral:
         if ctx.wants_target:
             self.target = torch.zeros(batch.size, ctx.n_positions, batch.target_ids.shape[1], hidden)
         self._logit_weight = logit_weight(ctx)
+        self._source_len = src_len
         self._clean: dict[int, object] = {}
 
     def _clean_encoding(self, n: int) -> object:
@@ -173,7 +177,8 @@ class PathIntegral:
             with torch.no_grad():
                 return self.ctx.scorer.encode(spec.source, repeat=spec.n), None
         full, leaf = _leaf(spec.source, spec.columns)
-        return self.ctx.scorer.encode(full, repeat=spec.n), leaf
+        with activation_checkpointing(self.ctx.model, full.shape[0], full.shape[1]):
+            return self.ctx.scorer.encode(full, repeat=spec.n), leaf
 
     def run(self, spec: PathPass) -> None:
         """Run one pass: a forward and a batched backward per chunk of positions, reduced into the accumulators."""
@@ -192,7 +197,8 @@ class PathIntegral:
             if moves_target and cols is not None and length <= cols.start:
                 continue  # no position of the chunk has the moving token in its prefix
             tgt_in, tgt_leaf = _leaf(spec.target[:, :length], cols) if moves_target else (spec.target, None)
-            values = ctx.scorer.score(p0, p1, repeat=n, target_embeds=tgt_in, encoder_outputs=enc)
+            with activation_checkpointing(ctx.model, tgt_in.shape[0], length + self._source_len):
+                values = ctx.scorer.score(p0, p1, repeat=n, target_embeds=tgt_in, encoder_outputs=enc)
             leaves = [x for x in (src_leaf, tgt_leaf) if x is not None]
             if not leaves:
                 continue

@@ -45,7 +45,9 @@ implementation when it is ``sdpa`` or ``eager`` and switch only the others to ea
 
 Forward hooks on modules found by inspecting the module tree handle hand-written normalisations (``LlamaRMSNorm``,
 ``T5LayerNorm``), whose kind is recognised by behaviour, and activation modules (whose forward then runs without
-interception). The model runs in eval mode for the call; hooks and training flags are restored afterwards.
+interception). The model runs in eval mode for the call; hooks and training flags are restored afterwards. Blocks
+checkpointed by the ``checkpoint_mb`` budget are recomputed in the backward with the rules in force again
+(:func:`~inseq.attr.checkpointing.recompute_with`), so checkpointing leaves the relevances unchanged.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+
+from ...checkpointing import recompute_with
 
 #: Stabiliser of the identity rule's ``f(x) / x``.
 IDENTITY_EPS = 1e-6
@@ -655,6 +659,16 @@ class _Installer:
         if self.depth == 0:
             self.mode.__exit__(None, None, None)
 
+    @contextmanager
+    def recomputing(self) -> Iterator[None]:
+        """The rules in force again while a checkpointed block is recomputed in the backward (as inside the model's
+        forward), so that the recomputed graph carries the same rules as the first forward."""
+        self._enter(self.model, ())
+        try:
+            yield
+        finally:
+            self._exit(self.model, (), None)
+
     def _pause(self, module: torch.nn.Module, args: tuple) -> None:
         paused = self.depth > 0
         self.pauses.append(paused)
@@ -778,4 +792,5 @@ def lrp_rules(
             stack.enter_context(eager())
         stack.callback(installer.remove)
         installer.install()
+        stack.enter_context(recompute_with(installer.recomputing))
         yield report
