@@ -151,10 +151,12 @@ class AttributionModelPort(Protocol):
         logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_key_values: Any = None,
         keep_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """Teacher-forced logits: of target columns ``logits_from`` onwards ``(rows, len - logits_from, vocab)``, or
         only at the ``logits_at`` ``(row_index, column)`` pairs ``(pairs, vocab)``. ``past_key_values``: the
-        key-value cache of a prefix every row shares; ``keep_cache``: also return this forward's cache."""
+        key-value cache of the rows' prefixes; ``keep_cache``: also return this forward's cache;
+        ``position_ids``: the inputs' positions (decoder-only; None: in order after the cache)."""
         ...
 
     # ------------------------------------------------------------------ internals

@@ -2,51 +2,62 @@
 
 Rows that differ in a few places (ablated contexts, leave-one-out prompts) share long prefixes: every row keeping the
 first sources shares their tokens, the rows keeping the first but not the second share those up to the second, and
-so on. :func:`plan_prefixes` builds the tree of the rows' common prefixes and picks the nodes whose prefix runs once,
-its key-value cache serving every row below it. A picked node's prefix is one more row of the nearest picked node
-above it (its *segment*: the tokens between the two), run in that node's forwards, batched with its rows and the
-other segments. A node is picked when that lowers the cost of the whole, in tokens: a forward of ``n`` rows padded to
-``w`` new tokens costs ``overhead + n * w``, ``overhead`` being the tokens' worth of time a forward costs whatever its
-size (reading the weights, launching kernels). The plan only decides; :class:`inseq.attr.scorer.Scorer` runs it.
+so on. :func:`plan_prefixes` builds the tree of the rows' common prefixes and picks the prefixes to cache: each runs
+once (its *segment*, the tokens after the cached prefix above it), and every row then runs only its tokens after the
+deepest cached prefix it has. Segments run in *waves* (a prefix after the one above it), rows after the last wave;
+the forwards of a wave, and of the rows, mix prefixes of any depth, so they are sized by width alone
+(:func:`chunk_rows`: a forward of ``n`` rows padded to ``w`` tokens costs ``overhead + n * w``, ``overhead`` being the
+tokens' worth of time a forward costs whatever its size). The plan only decides; :class:`inseq.attr.scorer.Scorer`
+runs it.
 
-A node never reaches past the first read column of a row below it (the cache ends before the logits it reads).
+A prefix never reaches past the first read column of a row below it (the cache ends before the logits it reads),
+and the cached prefixes held at once stay within a token budget.
 
 Example:
-    >>> plan = plan_prefixes([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 2, 3, 7, 8]], [4, 4, 4], [1, 1, 1], 1.0, 64, 64)
-    >>> plan.depth, plan.rows, [(c.depth, c.rows, c.segment) for c in plan.children]  # row 3: the prefix [1, 2, 3]
-    (0, [3], [(3, [0, 1, 2], 3)])
+    >>> plan = plan_prefixes([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 2, 3, 7, 8]], [4, 4, 4], 64)
+    >>> [(p.depth, p.parent, p.key, p.wave) for p in plan.prefixes], plan.hosts  # one path: row 0 runs both
+    ([(3, -1, 0, 0), (4, -1, 0, 0)], [1, 1, 0])
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
-@dataclass(eq=False)
-class PrefixPlan:
-    """A node of the plan: a prefix run once, and what runs from its key-value cache.
+@dataclass(frozen=True)
+class CachedPrefix:
+    """A prefix run once, its key-value cache kept for the rows and prefixes below it.
 
     Attributes:
-        depth: Tokens of the prefix (0 at the root: no cache).
-        rows: What runs from this node's cache, in forwards of its own (see :func:`chunk_rows`): indices of rows,
-            and the ``segment`` of each child.
-        children: Nodes whose prefix runs from this node's cache.
-        key: A row whose first ``depth`` tokens are the prefix.
-        segment: The index standing for this node's prefix among its parent's ``rows`` (``lengths[segment]`` is
-            ``depth`` and ``reads[segment]`` is 0 in :attr:`lengths` and :attr:`reads` of the root); -1 at the root.
-        lengths: At the root: the length of every row and segment.
-        reads: At the root: the logits every row and segment reads.
+        depth: Its tokens.
+        parent: Index of the cached prefix its path runs after (-1: none, from the first token).
+        key: The row whose tokens the path runs (the prefixes of one path share ``parent``, ``key`` and ``wave``:
+            one row, from ``parent``'s cache to the deepest of them, gives all their caches).
+        wave: 0 when its path runs from the first token, else ``parent``'s wave + 1.
     """
 
     depth: int
-    rows: list[int]
-    children: list[PrefixPlan] = field(default_factory=list)
-    key: int = 0
-    segment: int = -1
-    lengths: list[int] = field(default_factory=list)
-    reads: list[int] = field(default_factory=list)
+    parent: int
+    key: int
+    wave: int
+
+
+@dataclass
+class PrefixPlan:
+    """The cached prefixes, parents first, and the deepest one each row runs after (-1: none).
+
+    Attributes:
+        prefixes: The cached prefixes, ordered by wave.
+        hosts: For each row, the index of the cached prefix it runs after.
+    """
+
+    prefixes: list[CachedPrefix] = field(default_factory=list)
+    hosts: list[int] = field(default_factory=list)
+
+    def depth_of(self, host: int) -> int:
+        """Tokens of cached prefix ``host`` (0 for -1: no cache)."""
+        return self.prefixes[host].depth if host >= 0 else 0
 
 
 @dataclass(eq=False)
@@ -87,91 +98,90 @@ def _tree(seqs: Sequence[Sequence[int]], limits: Sequence[int]) -> _Node:
 
 
 def chunk_rows(
-    rows: Sequence[int],
-    lengths: Sequence[int],
-    depth: int,
-    reads: Sequence[int],
-    overhead: float,
-    tokens: int,
-    logits: int,
-) -> tuple[list[list[int]], float]:
-    """Split ``rows`` run from a cache of ``depth`` tokens into forwards and say what they cost, in tokens.
-
-    The rows are sorted by width (row ``i`` runs ``lengths[i] - depth`` tokens); a row joins the current forward when
-    padding its rows to the new width costs less than a forward of its own (``overhead``) and the forward stays
-    within ``tokens`` (rows x width) and ``logits`` (the rows' ``reads``).
+    rows: Sequence[int], widths: Sequence[int], reads: Sequence[int], overhead: float, tokens: int, logits: int
+) -> list[list[int]]:
+    """Split ``rows`` into forwards: sorted by width (``widths[i]`` tokens), a row joins the current forward when
+    padding its rows to the new width costs less than a forward of its own (``overhead`` tokens) and the forward
+    stays within ``tokens`` (rows x width) and ``logits`` (the rows' ``reads``).
 
     Example:
-        >>> chunk_rows([0, 1, 2], [12, 13, 42], 2, [1, 1, 1], 8.0, 1000, 1000)
-        ([[0, 1], [2]], 78.0)
+        >>> chunk_rows([0, 1, 2], [10, 11, 40], [1, 1, 1], 8.0, 1000, 1000)
+        [[0, 1], [2]]
     """
     chunks: list[list[int]] = []
-    cost, width, held = 0.0, 0, 0
-    for i in sorted(rows, key=lambda j: lengths[j]):
-        w = lengths[i] - depth
+    width, held = 0, 0
+    for i in sorted(rows, key=lambda j: widths[j]):
         n = len(chunks[-1]) if chunks else 0
+        w = widths[i]
         if n and n * (w - width) <= overhead and (n + 1) * w <= tokens and held + reads[i] <= logits:
             chunks[-1].append(i)
-            cost += n * (w - width) + w
             held += reads[i]
         else:
             chunks.append([i])
-            cost += overhead + w
             held = reads[i]
         width = w
-    return chunks, cost
+    return chunks
 
 
-def plan_prefixes(
-    seqs: Sequence[Sequence[int]],
-    limits: Sequence[int],
-    reads: Sequence[int],
-    overhead: float,
-    tokens: int,
-    logits: int,
-) -> PrefixPlan:
-    """Pick the prefixes to run once (see the module docstring).
+def _pick(root: _Node, threshold: float) -> PrefixPlan:
+    """Cache each node whose segment, run once instead of by each of its rows, saves more than ``threshold``
+    tokens (``(rows - 1) x segment``, top-down), and lay the cached prefixes on paths: a prefix continues the path
+    of its parent when it is the parent's largest cached child (one row runs the whole path, each prefix of it cut
+    from its cache), else starts a path in the next wave. A wave is then at most the log of the prefixes."""
+    picked: list[tuple[_Node, int]] = []  # (node, index of the cached parent), parents first
+    todo: list[tuple[_Node, int]] = [(child, -1) for child in reversed(root.children)]
+    while todo:
+        node, host = todo.pop()
+        above = picked[host][0].depth if host >= 0 else 0
+        if (len(node.members) - 1) * (node.depth - above) > threshold:
+            picked.append((node, host))
+            host = len(picked) - 1
+        todo.extend((child, host) for child in reversed(node.children))
+    heavy: dict[int, int] = {}
+    for i, (node, parent) in enumerate(picked):
+        if parent >= 0 and (parent not in heavy or len(node.members) > len(picked[heavy[parent]][0].members)):
+            heavy[parent] = i
+    start, wave, end = [0] * len(picked), [0] * len(picked), list(range(len(picked)))
+    for i, (_, parent) in enumerate(picked):
+        if parent >= 0 and heavy[parent] == i:  # continues its parent's path
+            start[i], wave[i] = start[parent], wave[parent]
+        else:
+            start[i], wave[i] = parent, wave[parent] + 1 if parent >= 0 else 0
+    for i in reversed(range(len(picked))):  # the deepest prefix of each path, bottom-up
+        parent = picked[i][1]
+        if parent >= 0 and heavy[parent] == i:
+            end[parent] = end[i]
+    order = sorted(range(len(picked)), key=lambda i: (wave[i], i))
+    new = {old: k for k, old in enumerate(order)}
+    plan = PrefixPlan(hosts=[-1] * len(root.members))
+    for old in order:
+        node = picked[old][0]
+        key = picked[end[old]][0].members[0]
+        plan.prefixes.append(CachedPrefix(node.depth, new.get(start[old], -1), key, wave[old]))
+        for i in node.members:
+            if node.depth > plan.depth_of(plan.hosts[i]):
+                plan.hosts[i] = new[old]
+    return plan
 
-    Top-down over the prefix tree, a node is picked when running its segment with the rows of the nearest picked
-    node above, and its rows from its cache, costs less than running them from that node's cache (:func:`chunk_rows`
-    prices both).
+
+def plan_prefixes(seqs: Sequence[Sequence[int]], limits: Sequence[int], max_cached: int) -> PrefixPlan:
+    """Pick the prefixes to cache (see the module docstring): every prefix shared by at least two rows, unless the
+    cached prefixes would hold more than ``max_cached`` tokens at once; then only those saving the most (the
+    threshold on ``(rows - 1) x segment`` doubles until they fit).
 
     Args:
         seqs: The rows' token ids.
         limits: The first column whose logits each row reads (a cache of that row stops before it).
-        reads: The logits each row reads.
-        overhead: What a forward costs beyond its tokens, in tokens.
-        tokens: Budget of one forward, ``rows x new tokens``.
-        logits: Budget of one forward's logits.
-
-    Returns:
-        The root (depth 0: no cache), holding the lengths and reads of the rows and of the picked segments.
+        max_cached: Tokens the cached prefixes may hold together.
 
     Example:
-        >>> plan = plan_prefixes([[1, 2, 3, 4], [1, 2, 3, 5]], [3, 3], [1, 1], 100.0, 64, 64)
-        >>> plan.rows, plan.children  # two rows of 4 tokens: a shared forward costs more than it saves
-        ([0, 1], [])
+        >>> plan = plan_prefixes([[1, 2, 3, 4], [1, 2, 3, 5]], [3, 3], 2)  # a 3-token prefix does not fit in 2
+        >>> plan.prefixes, plan.hosts
+        ([], [-1, -1])
     """
-    root, lengths, counts = _tree(seqs, limits), [len(s) for s in seqs], list(reads)
-
-    def cost(rows: list[int], depth: int) -> float:
-        return chunk_rows(rows, lengths, depth, counts, overhead, tokens, logits)[1] if rows else 0.0
-
-    plans = {root: PrefixPlan(0, list(root.members), lengths=lengths, reads=counts)}
-    queue = deque((child, root) for child in root.children)
-    while queue:
-        node, host = queue.popleft()
-        hosted, inside, segment = plans[host], set(node.members), len(lengths)
-        lengths.append(node.depth)
-        counts.append(0)
-        others = [i for i in hosted.rows if i not in inside] + [segment]
-        if cost(others, host.depth) + cost(node.members, node.depth) < cost(hosted.rows, host.depth):
-            plans[node] = PrefixPlan(node.depth, list(node.members), key=node.members[0], segment=segment)
-            hosted.rows = others
-            hosted.children.append(plans[node])
-            host = node
-        else:
-            lengths.pop()
-            counts.pop()
-        queue.extend((child, host) for child in node.children)
-    return plans[root]
+    root, threshold = _tree(seqs, limits), 0.0
+    while True:
+        plan = _pick(root, threshold)
+        if sum(p.depth for p in plan.prefixes) <= max_cached:
+            return plan
+        threshold = max(1.0, 2 * threshold)

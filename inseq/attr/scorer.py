@@ -19,14 +19,12 @@ Example:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .prefix_tree import PrefixPlan, chunk_rows, plan_prefixes
 from .step_args import make_step_args
 
 if TYPE_CHECKING:
@@ -117,6 +115,7 @@ class Scorer:
         logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_key_values: Any = None,
         keep_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
     ) -> Any:
         """One teacher-forced forward: the one function every forward of the library goes through.
 
@@ -128,9 +127,11 @@ class Scorer:
             source_mask: ``(rows, src_len)`` source mask (None for decoder-only models).
             logits_from: Logits of columns ``logits_from`` onwards: ``(rows, len - logits_from, vocab)``.
             logits_at: ``(row_index, column)`` tensors: logits at these pairs only, ``(pairs, vocab)``.
-            past_key_values: Key-value cache of a prefix shared by every row (decoder-only); ``target_mask`` then
-                covers the prefix too.
+            past_key_values: Key-value cache of the rows' prefixes (decoder-only); ``target_mask`` then covers the
+                prefix too.
             keep_cache: Return ``(logits, cache)``: the key-value cache of this forward, for later forwards.
+            position_ids: ``(rows, len)`` positions of the inputs (decoder-only; None: after the cache, in order):
+                for rows whose cached prefixes are shorter than the cache (padded within it).
         """
         self.n_forwards += 1
         return self.port.forward_logits(
@@ -143,6 +144,7 @@ class Scorer:
             logits_at=logits_at,
             past_key_values=past_key_values,
             keep_cache=keep_cache,
+            **({"position_ids": position_ids} if position_ids is not None else {}),
         )
 
     def score_rows(
@@ -173,93 +175,27 @@ class Scorer:
         out: list[torch.Tensor | None] = [None] * len(rows)
         with torch.no_grad():
             if shared:
+                from .shared_prefixes import score_shared  # it builds on this module
+
+                overhead = self.overhead_tokens if self.overhead_tokens is not None else forward_overhead(self.port)
                 cut = [_through_last_read(rows[i]) for i in shared]
-                self._score_shared(cut, shared, (fn, fn_kwargs), budget, out, progress)
+                values = score_shared(self, cut, (fn, fn_kwargs), budget, overhead, progress)
+                if values is None:  # the model cannot run rows after caches of other lengths: no sharing
+                    rest = sorted([*rest, *shared], key=lambda i: (rows[i].scaled, rows[i].width))
+                for i, v in zip(shared, values or ()):
+                    out[i] = v
             for chunk in _row_chunks([rows[i] for i in rest], budget):
                 picked, rest = rest[: len(chunk)], rest[len(chunk) :]
-                for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs, 0, None)[0]):
+                for i, v in zip(picked, self._score_chunk(chunk, fn, fn_kwargs)):
                     out[i] = v
                 if progress is not None:
                     progress(len(chunk))
         return out  # type: ignore[return-value]
 
-    def _score_shared(
-        self,
-        rows: list[ScoreRow],
-        index: list[int],
-        step: tuple[Callable, dict[str, Any]],
-        budget: RowBudget,
-        out: list[torch.Tensor | None],
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        """Score shareable rows on the plan of their prefixes, depth first; ``out[index[j]]`` receives row ``j``'s
-        values. A node's forwards also run its children's segments, whose caches are cut from theirs."""
-        seqs, n = [r.target_ids for r in rows], len(rows)
-        overhead = self.overhead_tokens if self.overhead_tokens is not None else forward_overhead(self.port)
-        limits = [min(c for c, _ in r.reads) for r in rows]
-        plan = plan_prefixes(seqs, limits, [len(r.reads) for r in rows], overhead, budget.tokens, budget.logits)
-        todo: list[tuple[PrefixPlan, Any]] = [(plan, None)]
-        while todo:
-            node, cache = todo.pop()
-            segments = {child.segment: child for child in node.children}
-            chunks, _ = chunk_rows(
-                node.rows, plan.lengths, node.depth, plan.reads, overhead, budget.tokens, budget.logits
-            )
-            for chunk in chunks:
-                batch = [rows[j] if j < n else ScoreRow(seqs[segments[j].key][: segments[j].depth], []) for j in chunk]
-                values, held = self._score_chunk(
-                    batch, *step, node.depth, cache, keep_cache=any(j >= n for j in chunk)
-                )
-                for pos, j in enumerate(chunk):
-                    if j < n:
-                        out[index[j]] = values[pos]
-                    else:
-                        todo.append(
-                            (segments[j], self._row_cache(held, pos, batch[pos].target_ids, node.depth, cache))
-                        )
-                if progress is not None:
-                    progress(sum(1 for j in chunk if j < n))
-
-    def _row_cache(self, held: Any, row: int, ids: list[int], start: int, above: Any) -> Any:
-        """The cache of ``ids`` (a prefix): row ``row`` of a chunk's cache ``held``, cut to ``len(ids)`` tokens where
-        every layer of it is a plain dynamic layer; else run again from ``above`` (the cache of its first ``start``
-        tokens, None when 0) in a forward of its own (sliding windows and other caches that do not keep every
-        token)."""
-        layers = getattr(held, "layers", None)
-        if layers and all(type(layer).__name__ == "DynamicLayer" for layer in layers):
-            cut = copy.copy(held)
-            cut.layers = []
-            for layer in layers:
-                part = copy.copy(layer)
-                part.keys = layer.keys[row : row + 1, ..., : len(ids), :].clone()
-                part.values = layer.values[row : row + 1, ..., : len(ids), :].clone()
-                cut.layers.append(part)
-            return cut
-        tensor = torch.tensor([ids[start:]], dtype=torch.long, device=self.port.device)
-        mask = torch.ones((1, len(ids)), dtype=torch.long, device=self.port.device)
-        _, extended = self.forward(
-            target_ids=tensor,
-            target_mask=mask,
-            logits_at=(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)),
-            past_key_values=None if above is None else copy.deepcopy(above),
-            keep_cache=True,
-        )
-        return extended
-
-    def _score_chunk(
-        self,
-        rows: list[ScoreRow],
-        fn: Callable,
-        fn_kwargs: dict[str, Any],
-        skip: int,
-        cache: Any,
-        keep_cache: bool = False,
-    ) -> tuple[list[torch.Tensor], Any]:
-        """``fn`` at the reads of one forward of ``rows`` after ``skip`` tokens whose ``cache`` they share, and the
-        forward's key-value cache (``keep_cache``, else None)."""
+    def _score_chunk(self, rows: list[ScoreRow], fn: Callable, fn_kwargs: dict[str, Any]) -> list[torch.Tensor]:
+        """``fn`` at the reads of one forward of ``rows``."""
         port, device = self.port, self.port.device
-        full, mask = pad_rows([r.target_ids for r in rows], port.pad_token_id, device)
-        ids = full[:, skip:]
+        ids, mask = pad_rows([r.target_ids for r in rows], port.pad_token_id, device)
         embeds = _scaled_embeds(port, ids, [r.target_scale for r in rows], 0, True) if rows[0].scaled else None
         src_ids, src_mask, enc = None, None, None
         if rows[0].source_ids is not None:
@@ -272,31 +208,26 @@ class Scorer:
         reads = [(j, c, t) for j, r in enumerate(rows) for c, t in r.reads]
         which = torch.tensor([j for j, _, _ in reads], dtype=torch.long, device=device)
         cols = torch.tensor([c for _, c, _ in reads], dtype=torch.long, device=device)
-        result = self.forward(
+        logits = self.forward(
             target_mask=mask,
             target_ids=None if embeds is not None else ids,
             target_embeds=embeds,
             encoder_outputs=enc,
             source_mask=src_mask,
-            logits_at=(which, cols - skip),
-            past_key_values=None if cache is None else _expand_cache(cache, len(rows)),
-            keep_cache=keep_cache,
+            logits_at=(which, cols),
         )
-        logits, held = result if keep_cache else (result, None)
-        if not reads:
-            return [torch.zeros(0) for _ in rows], held
-        prefix_mask = mask[which] * (torch.arange(full.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1))
+        prefix_mask = mask[which] * (torch.arange(ids.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1))
         args = make_step_args(
             port,
             logits,
             torch.tensor([t for _, _, t in reads], device=device),
-            decoder_input_ids=full[which],
+            decoder_input_ids=ids[which],
             decoder_attention_mask=prefix_mask,
             encoder_input_ids=src_ids[which] if src_ids is not None else None,
             encoder_attention_mask=src_mask[which] if src_mask is not None else None,
         )
         values = fn(args, **fn_kwargs).reshape(-1).float().cpu()
-        return list(values.split([len(r.reads) for r in rows])), held
+        return list(values.split([len(r.reads) for r in rows]))
 
 
 def forward_overhead(port: AttributionModelPort) -> float:
@@ -354,14 +285,6 @@ def _through_last_read(row: ScoreRow) -> ScoreRow:
     """A shareable row without the tokens after its last read column (causal: they change no read logits)."""
     end = max(c for c, _ in row.reads) + 1
     return row if end >= len(row.target_ids) else ScoreRow(row.target_ids[:end], row.reads)
-
-
-def _expand_cache(cache: Any, rows: int) -> Any:
-    """A copy of a one-row key-value cache repeated for ``rows`` rows."""
-    expanded = copy.deepcopy(cache)
-    if rows > 1:
-        expanded.batch_repeat_interleave(rows)
-    return expanded
 
 
 @dataclass

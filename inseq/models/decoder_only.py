@@ -228,14 +228,18 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_key_values: Any = None,
         keep_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """Logits of columns ``logits_from`` onwards ``(rows, len - logits_from, vocab)``, or at the ``logits_at``
-        ``(row, column)`` pairs ``(pairs, vocab)``; after a shared prefix's ``past_key_values`` (its key-value
-        cache; ``target_mask`` then covers the prefix too), and with this forward's cache when ``keep_cache``."""
+        ``(row, column)`` pairs ``(pairs, vocab)``; after the rows' prefixes' ``past_key_values`` (their key-value
+        cache; ``target_mask`` then covers the prefix too), at ``position_ids`` when given, and with this forward's
+        cache when ``keep_cache``."""
         inputs = {"inputs_embeds": target_embeds} if target_embeds is not None else {"input_ids": target_ids}
         length = (target_embeds if target_embeds is not None else target_ids).shape[1]
         if past_key_values is not None:
             inputs["past_key_values"] = past_key_values
+        if position_ids is not None:
+            inputs["position_ids"] = position_ids
         return self._forward_with_head(
             length, logits_from, logits_at, keep_cache, attention_mask=target_mask, **inputs
         )

@@ -226,10 +226,13 @@ class HuggingfaceEncoderDecoderModel(HuggingfaceModel):
         logits_at: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_key_values: Any = None,
         keep_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """Decoder logits of columns ``logits_from`` onwards ``(rows, len - logits_from, vocab)``, or at the
         ``logits_at`` ``(row, column)`` pairs ``(pairs, vocab)`` (the decoder's key-value cache as for decoder-only
-        models)."""
+        models; ``position_ids`` are for decoder-only models: an error when given)."""
+        if position_ids is not None:
+            raise ValueError("position_ids are for decoder-only models; encoder-decoder rows start at position 0.")
         inputs = (
             {"decoder_inputs_embeds": target_embeds}
             if target_embeds is not None
