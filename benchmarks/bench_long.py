@@ -283,10 +283,15 @@ def own(res: dict | None, idle: dict | None) -> str:
     return f"{res['peak_rss_mb'] - idle['peak_rss_mb']:.0f}"
 
 
-def _skip_reason(method: str, length: int, args: argparse.Namespace, stopped: dict[str, int]) -> str | None:
-    """Why (method, length) is not run on an interpreter: quadratic above the limit, or it already ran out."""
+def _skip_reason(
+    method: str, length: int, args: argparse.Namespace, stopped: dict[str, int], here: bool = True
+) -> str | None:
+    """Why (method, length) is not run on an interpreter: quadratic above the limit, inseq 0.7.1 above its limit,
+    or it already ran out."""
     if method in QUADRATIC and args.quadratic_max_length and length > args.quadratic_max_length:
         return f"quadratic, > {args.quadratic_max_length} tokens"
+    if not here and args.inseq_max_length and length > args.inseq_max_length:
+        return f"> {args.inseq_max_length} tokens for inseq 0.7.1"
     if method in stopped:
         return f"ran out at {stopped[method]} tokens"
     return None
@@ -313,7 +318,7 @@ def run_all(args: argparse.Namespace, methods: list[str], lengths: list[int]) ->
                 if name != "here" and method in NOT_IN_071:
                     row[name] = None
                     continue
-                reason = _skip_reason(method, length, args, stopped[name])
+                reason = _skip_reason(method, length, args, stopped[name], here=name == "here")
                 if reason:
                     row[name] = {"status": "skipped", "reason": reason}
                     continue
@@ -448,6 +453,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", type=Path, default=MODEL, help="model folder")
     parser.add_argument("--inseq-python", default=None, help="interpreter with inseq 0.7.1 installed, side by side")
+    parser.add_argument(
+        "--inseq-max-length",
+        type=int,
+        default=4096,
+        help="longest prompt run with inseq 0.7.1 (0: all); its attention needs about 12 GB at 4k tokens, 4x at 8k",
+    )
     parser.add_argument("--budgets", default="", help="this checkout's memory budgets, e.g. backward_tokens=4096")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--write-docs", type=Path, default=None, help="fill the table between the page's markers")

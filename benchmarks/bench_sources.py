@@ -22,6 +22,9 @@ Example:
 
         OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sources.py --contextcite-python /tmp/venv-cc/bin/python
         .venv/bin/python benchmarks/bench_sources.py --n-ablations 16 --sentences 8 --skip-contextcite
+
+The timed runs are interleaved (``--repeats`` pairs, each a run of ours then one of ContextCite's, in fresh
+processes for ContextCite), so that a slower spell of a shared machine slows both; the median ratio is printed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -92,8 +96,10 @@ def context_sentences(n: int) -> list[str]:
     return [f"{NAMES[i % 10]} has {THINGS[(3 * i) % 10]} in room {i}." for i in range(n)]
 
 
-def run_inseq(model_path: Path, sources: list[str], query: str, response: str | None, n_ablations: int) -> dict:
-    """Our run: load, warm up, then time ``attribute_sources`` (ablation)."""
+def run_inseq(
+    model_path: Path, sources: list[str], query: str, response: str | None, n_ablations: int, repeats: int = 1
+) -> dict:
+    """Our run: load, warm up, then time ``attribute_sources`` (ablation) ``repeats`` times (``seconds``: each)."""
     import warnings
 
     import inseq
@@ -108,9 +114,11 @@ def run_inseq(model_path: Path, sources: list[str], query: str, response: str | 
         response = inseq.attribute_sources(
             model, sources, query, n_ablations=2, generation_args={"max_new_tokens": 12}, **kwargs
         ).response
-    start = time.perf_counter()
-    out = inseq.attribute_sources(model, sources, query, response=response, n_ablations=n_ablations, **kwargs)
-    seconds = time.perf_counter() - start
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = inseq.attribute_sources(model, sources, query, response=response, n_ablations=n_ablations, **kwargs)
+        seconds.append(time.perf_counter() - start)
     return {
         "weights": out.scores.tolist(),
         "seconds": seconds,
@@ -130,16 +138,18 @@ def run_contextcite(python: str, job: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def compare(ours: dict, theirs: dict, label: str) -> None:
-    """Print both weight vectors, their largest difference relative to the weights' scale, and the time ratio."""
-    scale = max(max(abs(w) for w in theirs["weights"]), 1e-12)
-    diff = max(abs(a - b) for a, b in zip(ours["weights"], theirs["weights"]))
+def compare(ours: dict, theirs: list[dict], label: str) -> None:
+    """Print both weight vectors' largest difference relative to the weights' scale, and the times: each pair of
+    runs side by side (ours, then ContextCite's) and the median ratio."""
+    scale = max(max(abs(w) for w in theirs[0]["weights"]), 1e-12)
+    diff = max(abs(a - b) for a, b in zip(ours["weights"], theirs[0]["weights"]))
     print(
         f"\n{label}: max |inseq - ContextCite| = {diff:.3g} = {diff / scale:.2e} of the scale (max |w| = {scale:.3g})"
     )
-    print(
-        f"  time: inseq {ours['seconds']:.2f} s, ContextCite {theirs['seconds']:.2f} s, ratio {ours['seconds'] / theirs['seconds']:.3f}"
-    )
+    ratios = [a / b["seconds"] for a, b in zip(ours["seconds"], theirs)]
+    for a, b, r in zip(ours["seconds"], theirs, ratios):
+        print(f"  time: inseq {a:.2f} s, ContextCite {b['seconds']:.2f} s, ratio {r:.3f}")
+    print(f"  median ratio over {len(ratios)} pair(s): {statistics.median(ratios):.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--response", default=None, help="forced response (default: 12 generated tokens)")
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of timed runs, interleaved (median ratio)")
     args = parser.parse_args(argv)
     if not args.model.exists():
         sys.exit(f"{args.model} is missing: build it with scripts/build_benchmark_model.py")
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     sources, query = context_sentences(args.sentences), "Who has a key?"
     ours = run_inseq(args.model, sources, query, args.response, args.n_ablations)
     print(f"model {args.model.name}, {len(sources)} sources, {args.n_ablations} ablations, {args.threads} thread(s)")
-    print(f"response: {ours['response']!r}; inseq ran {ours['forwards']} forwards in {ours['seconds']:.2f} s")
+    print(f"response: {ours['response']!r}; inseq ran {ours['forwards']} forwards in {ours['seconds'][0]:.2f} s")
     if args.skip_contextcite or not args.contextcite_python:
         print("ContextCite not run (pass --contextcite-python).")
         return
@@ -169,16 +180,19 @@ def main(argv: list[str] | None = None) -> None:
         "model": str(args.model), "sources": sources, "query": query, "response": ours["response"], "separator": " ",
         "n_ablations": args.n_ablations, "batch_size": 1, "threads": args.threads, "chat_template": CHAT_TEMPLATE,
     }  # fmt: skip
-    theirs = run_contextcite(args.contextcite_python, job)
-    if theirs["response"] != ours["response"]:
-        print(f"warning: ContextCite attributes {theirs['response']!r}")
+    theirs = [run_contextcite(args.contextcite_python, job)]
+    for _ in range(args.repeats - 1):  # interleaved, so that a slower spell of the machine hits both
+        ours["seconds"] += run_inseq(args.model, sources, query, ours["response"], args.n_ablations)["seconds"]
+        theirs.append(run_contextcite(args.contextcite_python, job))
+    if theirs[0]["response"] != ours["response"]:
+        print(f"warning: ContextCite attributes {theirs[0]['response']!r}")
     print("\nsource  inseq      ContextCite")
-    for i, (a, b) in enumerate(zip(ours["weights"], theirs["weights"])):
+    for i, (a, b) in enumerate(zip(ours["weights"], theirs[0]["weights"])):
         print(f"{i:>6}  {a:+.5f}  {b:+.5f}")
     compare(ours, theirs, "ContextCite batch_size=1 (its default)")
     if args.cc_batch_size:
         theirs_b = run_contextcite(args.contextcite_python, {**job, "batch_size": args.cc_batch_size})
-        compare(ours, theirs_b, f"ContextCite batch_size={args.cc_batch_size}")
+        compare({**ours, "seconds": ours["seconds"][-1:]}, [theirs_b], f"ContextCite batch_size={args.cc_batch_size}")
 
 
 if __name__ == "__main__":

@@ -252,7 +252,11 @@ class HuggingfaceDecoderOnlyModel(HuggingfaceModel):
         """Self-attention weights of a clean forward over the first ``length`` tokens, of the query ``rows`` only
         (None: all) where the model dispatches through transformers' attention interface, else eager."""
         ids, mask = batch.target_ids[:, :length], batch.target_mask[:, :length]
-        run = lambda: self.model(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)  # noqa: E731
+        keep = {"logits_to_keep": 1} if self._supports_logits_to_keep else {}  # the logits are not read
+
+        def run() -> Any:
+            return self.model(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False, **keep)
+
         out, held = attention_forward(self.model, run, rows, self.model, length, ("attentions",))
         weights = stack_attentions(require_output(out.attentions, self.model, "self-attention weights"))
         return AttentionMaps(weights, rows=held)

@@ -1,11 +1,11 @@
 """The response's token log-probabilities under ablated prompts, through the engine's one forward path.
 
-Every ablated prompt becomes a row of :meth:`inseq.attr.scorer.Scorer.score_rows`: the rows are ordered by their
-tokens and run in batches within the memory budgets, each batch grouping rows that share a prefix (the template, the
-chat header and the sources they all keep first), which runs once, its key-value cache serving the whole batch; logits
-are computed only at the response positions, with tanh-GELU activations on torch's fused kernel
-(:func:`inseq.models.fused.fused_activations`). Rows are built by the model's adapter (:meth:`with_input`), so decoder-only and encoder-decoder models are
-handled alike.
+Every ablated prompt becomes a row of :meth:`inseq.attr.scorer.Scorer.score_rows`, which runs the rows on the plan
+of their shared prefixes (:mod:`inseq.attr.prefix_tree`): every prefix that two rows or more share (the template,
+the chat header and the sources they keep first) runs once and its key-value cache serves the rows below it, which run
+only their tokens after it, batched by width within the memory budgets; logits are computed only at the response
+positions, with tanh-GELU activations on torch's fused kernel (:func:`inseq.models.fused.fused_activations`). Rows are
+built by the model's adapter (:meth:`with_input`), so decoder-only and encoder-decoder models are handled alike.
 
 Example:
     >>> masks = keep_masks(3, 4, 0.5, seed=0)
