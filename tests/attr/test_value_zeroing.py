@@ -154,22 +154,18 @@ def _zero_value_reference(model: inseq.AttributionModel, text: str, p: int) -> t
 
 
 def _zero_value_of(hf: torch.nn.Module, attention: torch.nn.Module, t: int) -> Callable[[], None]:
-    if hasattr(attention, "_split_heads"):  # Falcon
-        split = attention._split_heads
-
-        def zeroed(fused_qkv: torch.Tensor):
-            q, k, v = split(fused_qkv)
-            v = v.clone()
-            v[:, t] = 0
-            return q, k, v
-
-        attention._split_heads = zeroed
-        return lambda: delattr(attention, "_split_heads")
-    heads, d = hf.config.num_attention_heads, hf.config.hidden_size // hf.config.num_attention_heads
+    """Zero token ``t``'s value in the fused projection's output, from the layout the model's config declares."""
+    config = hf.config
+    heads, d = config.num_attention_heads, config.hidden_size // config.num_attention_heads
 
     def hook(module: torch.nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor:
         out = out.clone()
-        out.view(*out.shape[:2], heads, 3, d)[:, t, :, 2] = 0
+        if getattr(config, "new_decoder_architecture", False):  # Falcon: per key/value group [q.., k, v]
+            out.view(*out.shape[:2], config.num_kv_heads, -1, d)[:, t, :, -1] = 0
+        elif getattr(config, "multi_query", False):  # Falcon: [Q | K | V], one key/value head
+            out.view(*out.shape[:2], -1, d)[:, t, -1] = 0
+        else:  # GPT-NeoX: per head [q, k, v]
+            out.view(*out.shape[:2], heads, 3, d)[:, t, :, 2] = 0
         return out
 
     return attention.query_key_value.register_forward_hook(hook).remove
