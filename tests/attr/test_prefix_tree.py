@@ -98,23 +98,19 @@ def test_shared_prefixes_give_the_values_of_plain_forwards(tiny_model_path, arch
     assert sum(computed) < 0.8 * sum(len(r.target_ids) for r in rows)
 
 
-def test_models_without_position_ids_run_the_rows_as_they_are(tiny_model_path, monkeypatch):
-    model = inseq.load_model(str(tiny_model_path("gpt2")), "saliency")
+@pytest.mark.parametrize(
+    ("arch", "unable"),
+    [
+        ("gpt2", "takes_position_ids"),  # a model whose forward takes no position_ids
+        ("llama", "_keeps_every_token"),  # a cache dropping tokens (sliding windows), found after the first wave
+    ],
+)
+def test_models_that_cannot_share_prefixes_run_the_rows_as_they_are(tiny_model_path, monkeypatch, arch, unable):
+    model = inseq.load_model(str(tiny_model_path(arch)), "saliency")
     rows = _ablated_rows(8, 5, seed=3)
     budget = RowBudget(4096, 1024)
     plain = Scorer(model).score_rows(rows, probability_fn, {}, budget)
-    monkeypatch.setattr("inseq.attr.shared_prefixes.takes_position_ids", lambda module: False)
-    shared = Scorer(model).score_rows(rows, probability_fn, {}, budget, share_prefixes=True)
-    for a, b in zip(plain, shared):
-        torch.testing.assert_close(b, a)
-
-
-def test_a_cache_dropping_tokens_falls_back_to_plain_rows(tiny_model_path, monkeypatch):
-    model = inseq.load_model(str(tiny_model_path("llama")), "saliency")
-    rows = _ablated_rows(8, 5, seed=4)
-    budget = RowBudget(4096, 1024)
-    plain = Scorer(model).score_rows(rows, probability_fn, {}, budget)
-    monkeypatch.setattr("inseq.attr.shared_prefixes._keeps_every_token", lambda cache: False)
+    monkeypatch.setattr(f"inseq.attr.shared_prefixes.{unable}", lambda anything: False)
     shared = Scorer(model, overhead_tokens=3.0).score_rows(rows, probability_fn, {}, budget, share_prefixes=True)
     for a, b in zip(plain, shared):
         torch.testing.assert_close(b, a)
