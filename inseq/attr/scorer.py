@@ -205,9 +205,7 @@ class Scorer:
                 enc = self.encode(embeds=src_embeds, mask=src_mask)
             else:
                 enc = self.encode(ids=src_ids, mask=src_mask)
-        reads = [(j, c, t) for j, r in enumerate(rows) for c, t in r.reads]
-        which = torch.tensor([j for j, _, _ in reads], dtype=torch.long, device=device)
-        cols = torch.tensor([c for _, c, _ in reads], dtype=torch.long, device=device)
+        which, cols, _ = read_index([r.reads for r in rows], device)
         logits = self.forward(
             target_mask=mask,
             target_ids=None if embeds is not None else ids,
@@ -216,18 +214,53 @@ class Scorer:
             source_mask=src_mask,
             logits_at=(which, cols),
         )
-        prefix_mask = mask[which] * (torch.arange(ids.shape[1], device=device).unsqueeze(0) <= cols.unsqueeze(1))
-        args = make_step_args(
-            port,
-            logits,
-            torch.tensor([t for _, _, t in reads], device=device),
-            decoder_input_ids=ids[which],
-            decoder_attention_mask=prefix_mask,
-            encoder_input_ids=src_ids[which] if src_ids is not None else None,
-            encoder_attention_mask=src_mask[which] if src_mask is not None else None,
-        )
-        values = fn(args, **fn_kwargs).reshape(-1).float().cpu()
-        return list(values.split([len(r.reads) for r in rows]))
+        return apply_step(port, logits, [r.reads for r in rows], ids, mask, (fn, fn_kwargs), src_ids, src_mask)
+
+
+def read_index(reads: list[list[tuple[int, int]]], device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(rows, columns, token ids)`` tensors of every row's ``(column, token_id)`` reads, flattened in order.
+
+    Example:
+        >>> [t.tolist() for t in read_index([[(1, 7)], [(0, 9), (1, 4)]], "cpu")]
+        [[0, 1, 1], [1, 0, 1], [7, 9, 4]]
+    """
+    flat = [(j, c, t) for j, row in enumerate(reads) for c, t in row]
+    return tuple(torch.tensor([x[k] for x in flat], dtype=torch.long, device=device) for k in range(3))  # type: ignore[return-value]
+
+
+def apply_step(
+    port: AttributionModelPort,
+    logits: torch.Tensor,
+    reads: list[list[tuple[int, int]]],
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    step: tuple[Callable[..., torch.Tensor], dict[str, Any]],
+    src_ids: torch.Tensor | None = None,
+    src_mask: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """A step function at the ``(pairs, vocab)`` logits of every read: one ``(len(reads[j]),)`` tensor per row.
+
+    Each read sees its row's padded target ids ``ids`` and a mask of its prefix (``mask`` up to the read column),
+    and the source ids and mask of its row (encoder-decoder).
+
+    Example:
+        >>> apply_step(model, logits, [[(1, 7)]], ids, mask, (probability_fn, {}))  # doctest: +SKIP
+        [tensor([0.0004])]
+    """
+    which, cols, tokens = read_index(reads, ids.device)
+    prefix = mask[which] * (torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) <= cols.unsqueeze(1))
+    args = make_step_args(
+        port,
+        logits,
+        tokens,
+        decoder_input_ids=ids[which],
+        decoder_attention_mask=prefix,
+        encoder_input_ids=src_ids[which] if src_ids is not None else None,
+        encoder_attention_mask=src_mask[which] if src_mask is not None else None,
+    )
+    fn, fn_kwargs = step
+    values = fn(args, **fn_kwargs).reshape(-1).float().cpu()
+    return list(values.split([len(r) for r in reads]))
 
 
 def forward_overhead(port: AttributionModelPort) -> float:

@@ -23,8 +23,7 @@ from typing import Any
 import torch
 
 from .prefix_tree import PrefixPlan, chunk_rows, plan_prefixes
-from .scorer import RowBudget, Scorer, ScoreRow, pad_rows
-from .step_args import make_step_args
+from .scorer import RowBudget, Scorer, ScoreRow, apply_step, pad_rows, read_index
 
 Step = tuple[Callable[..., torch.Tensor], dict[str, Any]]
 
@@ -68,7 +67,9 @@ def score_shared(
     hosts = plan.hosts
     widths = [len(s) - plan.depth_of(h) for s, h in zip(seqs, hosts)]
     out: list[torch.Tensor] = [torch.zeros(0)] * len(rows)
-    for chunk in chunk_rows(range(len(rows)), widths, [len(r.reads) for r in rows], overhead, *_bounds(budget)):
+    for chunk in chunk_rows(
+        range(len(rows)), widths, [len(r.reads) for r in rows], overhead, budget.tokens, budget.logits
+    ):
         entries = [(seqs[j], plan.depth_of(hosts[j]), caches[hosts[j]] if hosts[j] >= 0 else None) for j in chunk]
         values, _ = _forward(scorer, entries, [rows[j].reads for j in chunk], step, keep_cache=False)
         for j, v in zip(chunk, values):
@@ -76,10 +77,6 @@ def score_shared(
         if progress is not None:
             progress(len(chunk))
     return out
-
-
-def _bounds(budget: RowBudget) -> tuple[int, int]:
-    return budget.tokens, budget.logits
 
 
 def _run_prefixes(
@@ -94,7 +91,7 @@ def _run_prefixes(
         jobs = [(parent, key, members) for (w, parent, key), members in paths.items() if w == wave]
         ends = [max(plan.prefixes[i].depth for i in members) for _, _, members in jobs]
         widths = [end - plan.depth_of(parent) for end, (parent, _, _) in zip(ends, jobs)]
-        for chunk in chunk_rows(range(len(jobs)), widths, [0] * len(jobs), overhead, *_bounds(budget)):
+        for chunk in chunk_rows(range(len(jobs)), widths, [0] * len(jobs), overhead, budget.tokens, budget.logits):
             entries = [
                 (
                     seqs[jobs[j][1]][: ends[j]],
@@ -178,9 +175,8 @@ def _forward(
     new, new_mask = pad_rows([ids[start:] for ids, start, _ in entries], port.pad_token_id, device)
     prefix_mask = (torch.arange(pad).unsqueeze(0) < torch.tensor(starts).unsqueeze(1)).long().to(device)
     positions = torch.tensor(starts, device=device).unsqueeze(1) + torch.arange(new.shape[1], device=device)
-    flat = [(j, c, t) for j, row in enumerate(reads) for c, t in row]
-    which = torch.tensor([j for j, _, _ in flat], dtype=torch.long, device=device)
-    cols = torch.tensor([c - starts[j] for j, c, _ in flat], dtype=torch.long, device=device)
+    which, cols, _ = read_index(reads, device)
+    cols = cols - torch.tensor(starts, dtype=torch.long, device=device)[which]
     result = scorer.forward(
         target_ids=new,
         target_mask=torch.cat([prefix_mask, new_mask], 1),
@@ -190,18 +186,7 @@ def _forward(
         position_ids=positions if pad else None,
     )
     logits, held = result if keep_cache else (result, None)
-    if step is None or not flat:
+    if step is None or not len(which):
         return [], held
     full, full_mask = pad_rows([ids for ids, _, _ in entries], port.pad_token_id, device)
-    read_cols = torch.tensor([c for _, c, _ in flat], dtype=torch.long, device=device)
-    upto = torch.arange(full.shape[1], device=device).unsqueeze(0) <= read_cols.unsqueeze(1)
-    args = make_step_args(
-        port,
-        logits,
-        torch.tensor([t for _, _, t in flat], device=device),
-        decoder_input_ids=full[which],
-        decoder_attention_mask=full_mask[which] * upto,
-    )
-    fn, fn_kwargs = step
-    values = fn(args, **fn_kwargs).reshape(-1).float().cpu()
-    return list(values.split([len(r) for r in reads])), held
+    return apply_step(port, logits, reads, full, full_mask, step), held

@@ -133,3 +133,17 @@ def test_row_weights_gqa_and_position_bias() -> None:
     full = q @ k.repeat_interleave(2, dim=1).transpose(-1, -2) * 0.5 + bias
     full = full.masked_fill(torch.ones(5, 5, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
     torch.testing.assert_close(got, full[:, :, rows])
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_attention_forward_computes_no_logits_it_does_not_read(models, name) -> None:
+    """The attention method's forward keeps the last position's logits only (a long prompt's full logits are
+    ``L x vocab`` floats)."""
+    model = models[name]
+    seen: list[int] = []
+    handle = model.model.get_output_embeddings().register_forward_hook(lambda m, a, out: seen.append(out.shape[1]))
+    try:
+        model.attribute("one two three four five six", "one two three four five six seven", show_progress=False)
+    finally:
+        handle.remove()
+    assert seen and max(seen) == 1, seen

@@ -6,6 +6,7 @@ an 8-token prompt, which checks the subprocess measurement, the JSON and the ren
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -103,3 +104,10 @@ def test_a_child_s_status_outputs_and_own_peak_come_back() -> None:
     status, peak, _, out, err = bench_long._run_child([sys.executable, "-c", code], dict(os.environ), timeout=60)
     assert (status, out, err) == (3, "out\n", "err\n")
     assert 0 < peak < 100  # the bare interpreter's, not this test process's (torch imported: a few hundred MB)
+
+
+def test_inseq_071_is_not_run_above_its_length_limit() -> None:
+    args = argparse.Namespace(quadratic_max_length=1024, inseq_max_length=4096)
+    assert bench_long._skip_reason("saliency", 8000, args, {}, here=True) is None
+    assert "4096 tokens for inseq 0.7.1" in bench_long._skip_reason("saliency", 8000, args, {}, here=False)
+    assert bench_long._skip_reason("saliency", 4000, args, {}, here=False) is None
