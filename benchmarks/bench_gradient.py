@@ -71,6 +71,17 @@ def parse_shapes(text: str) -> list[tuple[int, int, int]]:
     return shapes
 
 
+def parse_budgets(text: str) -> dict[str, int | None]:
+    """``name=value,...`` memory budgets (``none`` turns an optional one off) as keyword arguments.
+
+    Example:
+        >>> parse_budgets("backward_tokens=4096,release_mb=none")
+        {'backward_tokens': 4096, 'release_mb': None}
+    """
+    pairs = (item.split("=") for item in text.split(",") if item)
+    return {k: None if v.lower() == "none" else int(v) for k, v in pairs}
+
+
 def build_small_model(output: Path = SMALL_MODEL) -> Path:
     """Build (once) a 4-layer random GPT-2 with the tiny test tokenizer, for quick benchmark runs."""
     if (output / "config.json").exists():
@@ -383,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     shapes = parse_shapes(args.shapes)
     if args.worker:
         keep = args.reference_positions or None
-        budgets = {k: int(v) for k, v in (item.split("=") for item in args.budgets.split(",") if item)}
+        budgets = parse_budgets(args.budgets)
         joint = args.reference_batching == "joint"
         result = worker(
             args.worker, methods[0], shapes[0], args.model, args.threads, args.n_steps, keep, budgets, joint

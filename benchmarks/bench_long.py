@@ -105,7 +105,7 @@ def worker(method: str, length: int, gen: int, model_path: str, threads: int, n_
     import warnings
 
     import torch
-    from bench_gradient import random_texts
+    from bench_gradient import parse_budgets, random_texts
 
     import inseq
 
@@ -120,7 +120,7 @@ def worker(method: str, length: int, gen: int, model_path: str, threads: int, n_
     if budgets:
         from inseq.utils.budgets import memory_budgets
 
-        scope = memory_budgets(**{k: int(v) for k, v in (item.split("=") for item in budgets.split(","))})
+        scope = memory_budgets(**parse_budgets(budgets))
     prompt, full = random_texts(model.tokenizer, 2, 2, seed=1)
     model.attribute(prompt, full, **kwargs)
     prompt, full = random_texts(model.tokenizer, length, gen, seed=10)

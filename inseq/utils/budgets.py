@@ -64,6 +64,12 @@ class MemoryBudgets:
             the methods of the gradient kernel: ``saliency``, ``input_x_gradient``, ``integrated_gradients``,
             ``sequential_integrated_gradients``, ``discretized_integrated_gradients``, ``attnlrp`` and ``cp_lrp``
             (see :mod:`inseq.attr.checkpointing`).
+        release_mb: A pass with gradients on the CPU whose rows are long, one row estimated (as for
+            ``checkpoint_mb``) over this many MiB, hands the heap memory it frees back to the OS after each transformer block's forward and before
+            each block's backward (glibc's ``malloc_trim``; nothing with other C libraries or on an accelerator):
+            the C allocator otherwise keeps the holes of the pass's short-lived tensors resident, about 200 MiB of a
+            1.3 GiB peak at 4,000 tokens on ``benchmarks/bench_long.py``'s model. The same numbers; None: never
+            (see :mod:`inseq.attr.heap`).
 
     Example:
         >>> MemoryBudgets().forward_tokens
@@ -88,6 +94,7 @@ class MemoryBudgets:
     zeroed_tokens: int = 2048
     quadratic_forwards: int = 2000
     checkpoint_mb: int | None = None
+    release_mb: int | None = 256
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -100,7 +107,7 @@ class MemoryBudgets:
 
 
 #: Budgets that may be None (off).
-_OPTIONAL = frozenset({"checkpoint_mb"})
+_OPTIONAL = frozenset({"checkpoint_mb", "release_mb"})
 
 
 _CURRENT: ContextVar[MemoryBudgets] = ContextVar("inseq_memory_budgets", default=MemoryBudgets())  # noqa: B039 (frozen)
@@ -122,8 +129,8 @@ def memory_budgets(**changes: int | None) -> Iterator[MemoryBudgets]:
     """Run a block with some budgets changed (names as in :class:`MemoryBudgets`).
 
     Raises:
-        ValueError: for an unknown budget name or a value that is not a positive integer (``checkpoint_mb``: or
-            None).
+        ValueError: for an unknown budget name or a value that is not a positive integer (``checkpoint_mb`` and
+            ``release_mb``: or None).
 
     Example:
         >>> with memory_budgets(forward_tokens=1024) as budgets:

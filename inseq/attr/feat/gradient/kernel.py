@@ -19,7 +19,8 @@ Memory: the chunk sizes come from :meth:`~inseq.attr.engine.AttributionContext.c
 (``k x k`` positions of ``vocab`` scores per row); how many points share a pass follows from the same budget
 (see :func:`points_per_pass`). Change the budgets with :func:`inseq.utils.budgets.memory_budgets`. A pass over
 the ``checkpoint_mb`` budget (off by default) runs with its transformer blocks checkpointed
-(:mod:`inseq.attr.checkpointing`): the same numbers, about one more forward, a lower peak.
+(:mod:`inseq.attr.checkpointing`): the same numbers, about one more forward, a lower peak. A pass over the
+``release_mb`` budget on the CPU hands the heap memory it frees back to the OS at each block (:mod:`inseq.attr.heap`).
 
 Example:
     >>> options = PathOptions(n_steps=10, internal_batch_size=None)
@@ -34,6 +35,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +44,7 @@ import torch
 
 from ....utils.checks import check_int
 from ...checkpointing import activation_checkpointing
+from ...heap import released_heap
 
 if TYPE_CHECKING:
     from ...engine import AttributionContext
@@ -177,7 +181,7 @@ class PathIntegral:
             with torch.no_grad():
                 return self.ctx.scorer.encode(spec.source, repeat=spec.n), None
         full, leaf = _leaf(spec.source, spec.columns)
-        with activation_checkpointing(self.ctx.model, full.shape[0], full.shape[1]):
+        with _long_pass(self.ctx.model, full.shape[0], full.shape[1]):
             return self.ctx.scorer.encode(full, repeat=spec.n), leaf
 
     def run(self, spec: PathPass) -> None:
@@ -197,7 +201,7 @@ class PathIntegral:
             if moves_target and cols is not None and length <= cols.start:
                 continue  # no position of the chunk has the moving token in its prefix
             tgt_in, tgt_leaf = _leaf(spec.target[:, :length], cols) if moves_target else (spec.target, None)
-            with activation_checkpointing(ctx.model, tgt_in.shape[0], length + self._source_len):
+            with _long_pass(ctx.model, tgt_in.shape[0], length + self._source_len):
                 values = ctx.scorer.score(p0, p1, repeat=n, target_embeds=tgt_in, encoder_outputs=enc)
             leaves = [x for x in (src_leaf, tgt_leaf) if x is not None]
             if not leaves:
@@ -244,6 +248,14 @@ class PathIntegral:
             if post is not None:
                 post(acc)
         return self.source, self.target
+
+
+@contextmanager
+def _long_pass(model: object, rows: int, tokens: int) -> Iterator[None]:
+    """The memory measures of a pass with gradients of ``rows x tokens``: activation checkpointing over the
+    ``checkpoint_mb`` budget, the heap released at each block over ``release_mb``."""
+    with activation_checkpointing(model, rows, tokens), released_heap(model, rows, tokens):
+        yield
 
 
 def _leaf(points: torch.Tensor, cols: slice | None) -> tuple[torch.Tensor, torch.Tensor]:
