@@ -55,6 +55,26 @@ def tiny_model_path(tiny_models_dir: Path) -> Callable[[str], Path]:
     return _get
 
 
+class CallCounter:
+    """Counts the calls of a module-level function patched in place (the original still runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> None:
+        self.calls = 0
+        original = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+@pytest.fixture
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[object, str], CallCounter]:
+    """Factory: ``count_calls(module, "name")`` patches ``module.name`` to count its calls for the test."""
+    return lambda module, name: CallCounter(monkeypatch, module, name)
+
+
 def _make_named_fixture(name: str) -> Callable[..., Path]:
     @pytest.fixture(scope="session", name=f"tiny_{name}_path")
     def _fixture(tiny_model_path: Callable[[str], Path]) -> Path:

@@ -33,20 +33,6 @@ CASES = [
 ]
 
 
-class _Spy:
-    """Counts the calls of ``torch.utils.checkpoint.checkpoint`` made by :mod:`inseq.attr.checkpointing`."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        original = checkpointing.checkpoint
-
-        def spy(*args, **kwargs):
-            self.calls += 1
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(checkpointing, "checkpoint", spy)
-
-
 def _attribute(model: inseq.AttributionModel, method: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     encoder_decoder = model.is_encoder_decoder
     kwargs = {"n_steps": 4} if method == "integrated_gradients" else {}
@@ -71,10 +57,10 @@ def _blocks(model: inseq.AttributionModel) -> list[torch.nn.Module]:
 
 @pytest.mark.parametrize(("name", "method"), CASES)
 def test_checkpointed_attributions_are_the_same(
-    tiny_model_path: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, name: str, method: str
+    tiny_model_path: Callable[[str], Path], count_calls: Callable, name: str, method: str
 ) -> None:
     model = inseq.load_model(str(tiny_model_path(name)), method)
-    spy = _Spy(monkeypatch)
+    spy = count_calls(checkpointing, "checkpoint")
     plain = _attribute(model, method)
     assert spy.calls == 0  # off by default
     with memory_budgets(checkpoint_mb=1):
@@ -113,9 +99,7 @@ def test_blocks_are_recomputed_in_the_backward(tiny_model_path: Callable[[str], 
     assert counts == [2 * n for n in plain]
 
 
-def test_off_by_default_and_under_the_budget(
-    tiny_model_path: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_off_by_default_and_under_the_budget(tiny_model_path: Callable[[str], Path], count_calls: Callable) -> None:
     assert get_budgets().checkpoint_mb is None
     model = inseq.load_model(str(tiny_model_path("gpt2")), "saliency")
     estimate = pass_mb(model.model, 1, 210)
@@ -124,7 +108,7 @@ def test_off_by_default_and_under_the_budget(
     with memory_budgets(checkpoint_mb=2):
         assert not wants_checkpointing(model.model, 1, 210)
         assert wants_checkpointing(model.model, 2, 210)
-    spy = _Spy(monkeypatch)
+    spy = count_calls(checkpointing, "checkpoint")
     _attribute(model, "saliency")
     with memory_budgets(checkpoint_mb=1024):  # the estimate is far below: nothing is checkpointed
         _attribute(model, "saliency")

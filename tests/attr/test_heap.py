@@ -24,20 +24,6 @@ CASES = [
 ]
 
 
-class _Counter:
-    """Counts :func:`inseq.attr.heap.release_heap` calls (the real one still runs)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        original = heap.release_heap
-
-        def counted() -> bool:
-            self.calls += 1
-            return original()
-
-        monkeypatch.setattr(heap, "release_heap", counted)
-
-
 def _attribute(model: inseq.AttributionModel, method: str) -> list[torch.Tensor]:
     kwargs = {"n_steps": 3} if method == "integrated_gradients" else {}
     if model.is_encoder_decoder:
@@ -58,10 +44,10 @@ def glibc(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("glibc")
 @pytest.mark.parametrize(("name", "method"), CASES)
 def test_released_attributions_are_the_same(
-    tiny_model_path: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, name: str, method: str
+    tiny_model_path: Callable[[str], Path], count_calls: Callable, name: str, method: str
 ) -> None:
     model = inseq.load_model(str(tiny_model_path(name)), method)
-    counter = _Counter(monkeypatch)
+    counter = count_calls(heap, "release_heap")
     plain = _attribute(model, method)
     assert counter.calls == 0  # a tiny model's pass is far under the default budget
     with memory_budgets(release_mb=1):
