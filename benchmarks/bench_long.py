@@ -72,7 +72,20 @@ QUADRATIC = frozenset({"occlusion", "value_zeroing"})
 NOT_IN_071 = frozenset({"attnlrp", "cp_lrp"})
 DEFAULT_LENGTHS = (1024, 2048, 4096, 8192)
 IDLE = "idle"
-MARKERS = ("<!-- bench_long:start -->", "<!-- bench_long:end -->")
+
+
+def markers(section: str = "bench_long") -> tuple[str, str]:
+    """The start and end markers of a table of the docs page (:data:`MARKERS` for the default section).
+
+    Example:
+        >>> markers("bench_long_released")
+        ('<!-- bench_long_released:start -->', '<!-- bench_long_released:end -->')
+    """
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+
+
+#: The markers of the docs page's main table.
+MARKERS = markers()
 
 
 def parse_list(text: str, valid: tuple[str, ...] | None = None, name: str = "--methods") -> list[str]:
@@ -422,20 +435,22 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: Path, block: str) -> None:
-    """Replace what lies between the two :data:`MARKERS` of the page at ``path`` with ``block``.
+def write_docs(path: Path, block: str, section: str = "bench_long") -> None:
+    """Replace what lies between the two markers of ``section`` (:func:`markers`) of the page at ``path`` with
+    ``block``.
 
     Raises:
         SystemExit: If the page lacks the markers (in order).
     """
     text = path.read_text(encoding="utf-8")
-    start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
+    first, last = markers(section)
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
-        raise SystemExit(f"--write-docs {str(path)!r}: the page needs the markers {MARKERS[0]!r} then {MARKERS[1]!r}")
+        raise SystemExit(f"--write-docs {str(path)!r}: the page needs the markers {first!r} then {last!r}")
     sys.path.insert(0, str(ROOT.parent))
     from inseq.data.files import atomic_write_text
 
-    atomic_write_text(path, text[: start + len(MARKERS[0])] + "\n" + block + "\n" + text[end:])
+    atomic_write_text(path, text[: start + len(first)] + "\n" + block + "\n" + text[end:])
     print(f"table written to {path}")
 
 
@@ -462,6 +477,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--budgets", default="", help="this checkout's memory budgets, e.g. backward_tokens=4096")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--write-docs", type=Path, default=None, help="fill the table between the page's markers")
+    parser.add_argument(
+        "--docs-section", default="bench_long", help="the page's markers to write between: <!-- NAME:start/end -->"
+    )
     parser.add_argument("--from-json", type=Path, default=None, help="render a saved --json run instead of measuring")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
@@ -496,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
     block = render_markdown(results)
     print("\n" + block)
     if args.write_docs:
-        write_docs(args.write_docs, block)
+        write_docs(args.write_docs, block, args.docs_section)
 
 
 if __name__ == "__main__":

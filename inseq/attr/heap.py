@@ -130,11 +130,11 @@ def releasing_blocks(blocks: list[torch.nn.Module]) -> Iterator[ReleaseStats]:
             handle.remove()
 
 
-def wants_release(module: torch.nn.Module, rows: int, tokens: int) -> bool:
-    """Whether a pass with gradients of ``rows x tokens`` through ``module`` releases the heap at its blocks: one
-    row of it is estimated over the ``release_mb`` budget (None: never), on the CPU, with glibc.
+def wants_release(module: torch.nn.Module, tokens: int) -> bool:
+    """Whether a pass with gradients through ``module`` over rows of ``tokens`` tokens releases the heap at its
+    blocks: one row is estimated over the ``release_mb`` budget (None: never), on the CPU, with glibc.
 
-    One row, not the pass: the holes come with long sequences (at 4,000 tokens they were a quarter of the peak),
+    One row, whatever the rows of the pass: the holes come with long sequences (at 4,000 tokens they were a quarter of the peak),
     while many short rows stacked (integrated gradients' steps on a 200-token prompt) left none to release and only
     paid the page faults.
 
@@ -142,29 +142,29 @@ def wants_release(module: torch.nn.Module, rows: int, tokens: int) -> bool:
         >>> from inseq.utils.budgets import memory_budgets
         >>> net = torch.nn.Linear(1024, 1024)
         >>> with memory_budgets(release_mb=1):
-        ...     wants_release(net, 1, 4096) == (_malloc_trim() is not None)
+        ...     wants_release(net, 4096) == (_malloc_trim() is not None)
         True
         >>> with memory_budgets(release_mb=None):
-        ...     wants_release(net, 1, 4096)
+        ...     wants_release(net, 4096)
         False
     """
     budget = get_budgets().release_mb
-    if budget is None or rows < 1 or pass_mb(module, 1, tokens) <= budget or _malloc_trim() is None:
+    if budget is None or pass_mb(module, 1, tokens) <= budget or _malloc_trim() is None:
         return False
     weight = next(module.parameters(), None)
     return weight is None or weight.device.type == "cpu"
 
 
 @contextmanager
-def released_heap(port: AttributionModelPort, rows: int, tokens: int) -> Iterator[ReleaseStats | None]:
-    """Release the heap at every transformer block of ``port`` during a pass of ``rows x tokens`` over the
-    ``release_mb`` budget; yields the :class:`ReleaseStats`, or None when the pass runs as it is.
+def released_heap(port: AttributionModelPort, tokens: int) -> Iterator[ReleaseStats | None]:
+    """Release the heap at every transformer block of ``port`` during a pass over rows of ``tokens`` tokens when
+    one row is over the ``release_mb`` budget; yields the :class:`ReleaseStats`, or None when the pass runs as it is.
 
     Example:
-        >>> with released_heap(model, 1, 4000) as stats:  # doctest: +SKIP
+        >>> with released_heap(model, 4000) as stats:  # doctest: +SKIP
         ...     logits = model.forward_logits(...)
     """
-    if not wants_release(port.torch_module, rows, tokens):
+    if not wants_release(port.torch_module, tokens):
         yield None
         return
     with releasing_blocks(transformer_blocks(port)) as stats:

@@ -95,19 +95,19 @@ def test_block_outputs_in_tuples_get_the_backward_hook() -> None:
 @pytest.mark.usefixtures("glibc")
 def test_who_releases() -> None:
     net = torch.nn.Linear(1024, 1024)
-    assert not wants_release(net, 64, 16)  # one row under the default budget
+    assert not wants_release(net, 16)  # one row under the default budget
     with memory_budgets(release_mb=1):
-        assert wants_release(net, 64, 4096)
-        assert not wants_release(torch.nn.Linear(1024, 1024, device="meta"), 64, 4096)  # not on the CPU
+        assert wants_release(net, 4096)
+        assert not wants_release(torch.nn.Linear(1024, 1024, device="meta"), 4096)  # not on the CPU
     with memory_budgets(release_mb=None):
-        assert not wants_release(net, 64, 4096)
+        assert not wants_release(net, 4096)
 
 
 def test_no_malloc_trim_means_no_release(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(heap, "_malloc_trim", lambda: None)
     assert heap.release_heap() is False
     with memory_budgets(release_mb=1):
-        assert not wants_release(torch.nn.Linear(1024, 1024), 64, 4096)
+        assert not wants_release(torch.nn.Linear(1024, 1024), 4096)
 
 
 def test_release_budget_is_validated() -> None:

@@ -65,6 +65,14 @@ def test_write_docs_replaces_only_the_block_and_is_idempotent(tmp_path: Path) ->
     assert once == f"# T\n\nbefore\n\n{bench_long.MARKERS[0]}\n{block}\n{bench_long.MARKERS[1]}\n\nafter\n"
 
 
+def test_write_docs_writes_a_named_section_only(tmp_path: Path) -> None:
+    main, other = bench_long.MARKERS, bench_long.markers("other")
+    page = tmp_path / "page.md"
+    page.write_text(f"{main[0]}\nmain\n{main[1]}\n{other[0]}\nold\n{other[1]}\n")
+    bench_long.write_docs(page, "new", "other")
+    assert page.read_text() == f"{main[0]}\nmain\n{main[1]}\n{other[0]}\nnew\n{other[1]}\n"
+
+
 def test_write_docs_refuses_a_page_without_the_markers(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("no markers here\n")

@@ -48,6 +48,7 @@ from ...heap import released_heap
 
 if TYPE_CHECKING:
     from ...engine import AttributionContext
+    from ...port import AttributionModelPort
 
 
 @dataclass(frozen=True)
@@ -251,10 +252,10 @@ class PathIntegral:
 
 
 @contextmanager
-def _long_pass(model: object, rows: int, tokens: int) -> Iterator[None]:
+def _long_pass(model: AttributionModelPort, rows: int, tokens: int) -> Iterator[None]:
     """The memory measures of a pass with gradients of ``rows x tokens``: activation checkpointing over the
     ``checkpoint_mb`` budget, the heap released at each block over ``release_mb``."""
-    with activation_checkpointing(model, rows, tokens), released_heap(model, rows, tokens):
+    with activation_checkpointing(model, rows, tokens), released_heap(model, tokens):
         yield
 
 
