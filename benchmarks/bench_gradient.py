@@ -74,12 +74,24 @@ def parse_shapes(text: str) -> list[tuple[int, int, int]]:
 def parse_budgets(text: str) -> dict[str, int | None]:
     """``name=value,...`` memory budgets (``none`` turns an optional one off) as keyword arguments.
 
+    Raises:
+        SystemExit: for an item that is not ``name=integer`` or ``name=none``.
+
     Example:
         >>> parse_budgets("backward_tokens=4096,release_mb=none")
         {'backward_tokens': 4096, 'release_mb': None}
+        >>> parse_budgets("release_mb=lots")
+        Traceback (most recent call last):
+        ...
+        SystemExit: --budgets: 'release_mb=lots' must be name=integer or name=none
     """
-    pairs = (item.split("=") for item in text.split(",") if item)
-    return {k: None if v.lower() == "none" else int(v) for k, v in pairs}
+    budgets: dict[str, int | None] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if not name or not (value.isdigit() or value.lower() == "none"):
+            raise SystemExit(f"--budgets: {item!r} must be name=integer or name=none")
+        budgets[name] = None if value.lower() == "none" else int(value)
+    return budgets
 
 
 def build_small_model(output: Path = SMALL_MODEL) -> Path:

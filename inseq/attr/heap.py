@@ -8,12 +8,12 @@ resident set of a saliency call was about 200 MiB above the bytes of its live te
 the heap's free bytes grow by some 15 MiB a layer in the forward). Asking glibc to return its free pages
 (``malloc_trim``) after each transformer block's forward and before each block's backward brings the peak close to
 what the live tensors hold (about 530 MiB over the loaded model instead of 680-750), with the same numbers. The price
-is page faults when released memory is used again: about 1.2 million more minor faults, 10-15% more time, for that
-saliency call; ``memory_budgets(release_mb=None)`` turns it off.
+is page faults when released memory is used again: about 1.2 million more minor faults for that saliency call, 5-30%
+more time on the benchmark machine; ``memory_budgets(release_mb=None)`` turns it off.
 
 :func:`released_heap` does this for a pass whose rows are long, one row estimated over the ``release_mb`` budget (as
-:func:`pass_mb` estimates for activation checkpointing), on a model on the CPU. With another C library (macOS, Windows, musl) or on an accelerator,
-whose memory torch caches itself, it does nothing.
+:func:`pass_mb` estimates for activation checkpointing), on a model on the CPU. With another C library (macOS,
+Windows, musl) or on an accelerator, whose memory torch caches itself, it does nothing.
 
 Example:
     >>> import torch
@@ -134,9 +134,9 @@ def wants_release(module: torch.nn.Module, tokens: int) -> bool:
     """Whether a pass with gradients through ``module`` over rows of ``tokens`` tokens releases the heap at its
     blocks: one row is estimated over the ``release_mb`` budget (None: never), on the CPU, with glibc.
 
-    One row, whatever the rows of the pass: the holes come with long sequences (at 4,000 tokens they were a quarter of the peak),
-    while many short rows stacked (integrated gradients' steps on a 200-token prompt) left none to release and only
-    paid the page faults.
+    One row, whatever the rows of the pass: the holes come with long sequences (at 4,000 tokens they were a quarter
+    of the peak), while many short rows stacked (integrated gradients' steps on a 200-token prompt) left none to
+    release and only paid the page faults.
 
     Example:
         >>> from inseq.utils.budgets import memory_budgets

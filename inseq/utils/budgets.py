@@ -65,8 +65,8 @@ class MemoryBudgets:
             ``sequential_integrated_gradients``, ``discretized_integrated_gradients``, ``attnlrp`` and ``cp_lrp``
             (see :mod:`inseq.attr.checkpointing`).
         release_mb: A pass with gradients on the CPU whose rows are long, one row estimated (as for
-            ``checkpoint_mb``) over this many MiB, hands the heap memory it frees back to the OS after each transformer block's forward and before
-            each block's backward (glibc's ``malloc_trim``; nothing with other C libraries or on an accelerator):
+            ``checkpoint_mb``) over this many MiB, hands the heap memory it frees back to the OS after each
+            transformer block's forward and before each block's backward (glibc's ``malloc_trim``; nothing with other C libraries or on an accelerator):
             the C allocator otherwise keeps the holes of the pass's short-lived tensors resident, about 200 MiB of a
             1.3 GiB peak at 4,000 tokens on ``benchmarks/bench_long.py``'s model. The same numbers; None: never
             (see :mod:`inseq.attr.heap`).
